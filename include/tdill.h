@@ -1,0 +1,143 @@
+/*
+ * tdill -- libdill's IPC API for ordinary multithreaded C programs.
+ *
+ * Every handle is process-wide and every call is safe from any thread.
+ * All functions return -1 (or a negative handle) and set errno on failure.
+ * See tdill(7) for the threading, deadline and cancellation rules.
+ */
+#ifndef TDILL_H_INCLUDED
+#define TDILL_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TDILL_EXPORT __attribute__((visibility("default")))
+#define TDILL_ALIGN __attribute__((aligned(16)))
+#else
+#define TDILL_EXPORT
+#define TDILL_ALIGN
+#endif
+
+/* Version of this header: major * 10000 + minor * 100 + patch. */
+#define TDILL_VERSION 100
+
+/******************************************************************************/
+/*  Deadlines and handles                                                     */
+/******************************************************************************/
+
+/* Milliseconds on a monotonic clock; deadlines are points on this clock. */
+TDILL_EXPORT int64_t tdill_now(void);
+
+/* Closes any handle at once; calls blocked on it fail with ECANCELED. */
+TDILL_EXPORT int tdill_hclose(int h);
+
+/******************************************************************************/
+/*  Bytestream sockets                                                        */
+/******************************************************************************/
+
+/* One message in pieces. iol_rsvd must be zero. */
+struct tdill_iolist {
+    void *iol_base;
+    size_t iol_len;
+    struct tdill_iolist *iol_next;
+    int iol_rsvd;
+};
+
+TDILL_EXPORT int tdill_bsend(int s, const void *buf, size_t len,
+                             int64_t deadline);
+TDILL_EXPORT int tdill_brecv(int s, void *buf, size_t len, int64_t deadline);
+TDILL_EXPORT int tdill_bsendl(int s, struct tdill_iolist *first,
+                              struct tdill_iolist *last, int64_t deadline);
+TDILL_EXPORT int tdill_brecvl(int s, struct tdill_iolist *first,
+                              struct tdill_iolist *last, int64_t deadline);
+
+/******************************************************************************/
+/*  IPC: UNIX-domain stream sockets addressed by filesystem paths             */
+/******************************************************************************/
+
+/* Opaque room for a connection or a listener; see the _mem functions. */
+struct tdill_ipc_storage {
+    char _[192];
+} TDILL_ALIGN;
+
+struct tdill_ipc_listener_storage {
+    char _[192];
+} TDILL_ALIGN;
+
+struct tdill_ipc_pair_storage {
+    char _[384];
+} TDILL_ALIGN;
+
+TDILL_EXPORT int tdill_ipc_listen(const char *addr, int backlog);
+TDILL_EXPORT int tdill_ipc_listen_mem(const char *addr, int backlog,
+                                      struct tdill_ipc_listener_storage *mem);
+TDILL_EXPORT int tdill_ipc_listen_mode(const char *addr, int backlog,
+                                       mode_t mode);
+TDILL_EXPORT int tdill_ipc_accept(int s, int64_t deadline);
+TDILL_EXPORT int tdill_ipc_accept_mem(int s, struct tdill_ipc_storage *mem,
+                                      int64_t deadline);
+TDILL_EXPORT int tdill_ipc_connect(const char *addr, int64_t deadline);
+TDILL_EXPORT int tdill_ipc_connect_mem(const char *addr,
+                                       struct tdill_ipc_storage *mem,
+                                       int64_t deadline);
+TDILL_EXPORT int tdill_ipc_fromfd(int fd);
+TDILL_EXPORT int tdill_ipc_fromfd_mem(int fd, struct tdill_ipc_storage *mem);
+TDILL_EXPORT int tdill_ipc_listener_fromfd(int fd);
+TDILL_EXPORT int tdill_ipc_listener_fromfd_mem(
+    int fd, struct tdill_ipc_listener_storage *mem);
+TDILL_EXPORT int tdill_ipc_pair(int s[2]);
+TDILL_EXPORT int tdill_ipc_pair_mem(struct tdill_ipc_pair_storage *mem,
+                                    int s[2]);
+TDILL_EXPORT int tdill_ipc_done(int s, int64_t deadline);
+TDILL_EXPORT int tdill_ipc_close(int s, int64_t deadline);
+TDILL_EXPORT int tdill_ipc_sendfd(int s, int fd, int64_t deadline);
+TDILL_EXPORT int tdill_ipc_recvfd(int s, int64_t deadline);
+TDILL_EXPORT int tdill_ipc_peercred(int s, pid_t *pid, uid_t *uid,
+                                    gid_t *gid);
+
+/******************************************************************************/
+/*  libdill's plain names                                                     */
+/******************************************************************************/
+
+#ifndef TDILL_DISABLE_RAW_NAMES
+#define now tdill_now
+#define hclose tdill_hclose
+#define iolist tdill_iolist
+#define bsend tdill_bsend
+#define brecv tdill_brecv
+#define bsendl tdill_bsendl
+#define brecvl tdill_brecvl
+#define ipc_storage tdill_ipc_storage
+#define ipc_listener_storage tdill_ipc_listener_storage
+#define ipc_pair_storage tdill_ipc_pair_storage
+#define ipc_listen tdill_ipc_listen
+#define ipc_listen_mem tdill_ipc_listen_mem
+#define ipc_listen_mode tdill_ipc_listen_mode
+#define ipc_accept tdill_ipc_accept
+#define ipc_accept_mem tdill_ipc_accept_mem
+#define ipc_connect tdill_ipc_connect
+#define ipc_connect_mem tdill_ipc_connect_mem
+#define ipc_fromfd tdill_ipc_fromfd
+#define ipc_fromfd_mem tdill_ipc_fromfd_mem
+#define ipc_listener_fromfd tdill_ipc_listener_fromfd
+#define ipc_listener_fromfd_mem tdill_ipc_listener_fromfd_mem
+#define ipc_pair tdill_ipc_pair
+#define ipc_pair_mem tdill_ipc_pair_mem
+#define ipc_done tdill_ipc_done
+#define ipc_close tdill_ipc_close
+#define ipc_sendfd tdill_ipc_sendfd
+#define ipc_recvfd tdill_ipc_recvfd
+#define ipc_peercred tdill_ipc_peercred
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

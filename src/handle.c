@@ -1,0 +1,297 @@
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "handle.h"
+#include "tdill.h"
+
+/* 20 index bits and 11 generation bits keep every handle a positive int. */
+#define INDEX_BITS 20
+#define INDEX_MASK ((1u << INDEX_BITS) - 1)
+#define GEN_MASK 0x7ffu
+#define CHUNK_BITS 10
+#define CHUNK_SIZE (1u << CHUNK_BITS)
+#define MAX_CHUNKS (1u << (INDEX_BITS - CHUNK_BITS))
+#define MAX_SLOTS (1u << INDEX_BITS)
+#define NO_SLOT UINT32_MAX
+
+/* A freed slot is reused only once this many others are waiting, so a handle
+   number comes back only after about QUARANTINE * 2048 closes. */
+#define QUARANTINE 1024
+
+/* Slot state word: generation in the high half, then two flags, then the
+   number of references held by callers and I/O threads. */
+#define ST_CLOSING (UINT64_C(1) << 31)
+#define ST_LIVE (UINT64_C(1) << 30)
+#define ST_REFS (ST_LIVE - 1)
+#define ST_GEN(st) ((uint32_t)((st) >> 32))
+
+struct slot {
+    _Atomic uint64_t state;
+    /* Written under table_mu while the slot is not live; read after a
+       successful acquire (the CAS orders the two). */
+    void *obj;
+    const struct td_vfs *vfs;
+    uint32_t next_free;
+};
+
+/* Chunks are allocated on demand and never freed: lookups need no lock. */
+static _Atomic(struct slot *) chunks[MAX_CHUNKS];
+
+/* table_mu protects slot allocation: nslots and the free list. */
+static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t nslots;
+static uint32_t free_head = NO_SLOT, free_tail = NO_SLOT, free_count;
+
+/* Closers wait on close_cv for a slot's last reference to go. */
+static pthread_mutex_t close_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t close_cv = PTHREAD_COND_INITIALIZER;
+
+/* Held shared while an object is destroyed, exclusively across fork(), so
+   that fork never sees an object half torn down. */
+static pthread_rwlock_t destroy_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+static struct slot *slot_at(uint32_t idx)
+{
+    struct slot *chunk =
+        atomic_load_explicit(&chunks[idx >> CHUNK_BITS], memory_order_acquire);
+    return chunk ? &chunk[idx & (CHUNK_SIZE - 1)] : NULL;
+}
+
+static struct slot *slot_of(int h)
+{
+    if (h < 0)
+        return NULL;
+    return slot_at((uint32_t)h & INDEX_MASK);
+}
+
+static int handle_gen(int h)
+{
+    return (int)(((uint32_t)h >> INDEX_BITS) & GEN_MASK);
+}
+
+/* Picks a slot index for a new object. Called with table_mu held. */
+static int take_slot(uint32_t *idx)
+{
+    if (free_count > QUARANTINE || (nslots == MAX_SLOTS && free_count > 0)) {
+        *idx = free_head;
+        free_head = slot_at(free_head)->next_free;
+        if (free_head == NO_SLOT)
+            free_tail = NO_SLOT;
+        free_count--;
+        return 0;
+    }
+    if (nslots == MAX_SLOTS)
+        return EMFILE;
+    uint32_t c = nslots >> CHUNK_BITS;
+    if (!atomic_load_explicit(&chunks[c], memory_order_relaxed)) {
+        struct slot *chunk = calloc(CHUNK_SIZE, sizeof(struct slot));
+        if (!chunk)
+            return ENOMEM;
+        atomic_store_explicit(&chunks[c], chunk, memory_order_release);
+    }
+    *idx = nslots++;
+    return 0;
+}
+
+int td_handle_make(const struct td_vfs *vfs, void *obj, int *h)
+{
+    uint32_t idx;
+    pthread_mutex_lock(&table_mu);
+    int rc = take_slot(&idx);
+    if (rc == 0) {
+        struct slot *s = slot_at(idx);
+        uint64_t gen = ST_GEN(atomic_load_explicit(&s->state,
+                                                   memory_order_relaxed));
+        s->obj = obj;
+        s->vfs = vfs;
+        atomic_store_explicit(&s->state, (gen << 32) | ST_LIVE,
+                              memory_order_release);
+        *h = (int)((gen << INDEX_BITS) | idx);
+    }
+    pthread_mutex_unlock(&table_mu);
+    return rc;
+}
+
+static int acquire_slot(int h, struct slot **out)
+{
+    struct slot *s = slot_of(h);
+    if (!s)
+        return EBADF;
+    uint64_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
+    do {
+        if (!(st & ST_LIVE) || (st & ST_CLOSING) ||
+            ST_GEN(st) != (uint32_t)handle_gen(h))
+            return EBADF;
+    } while (!atomic_compare_exchange_weak_explicit(
+        &s->state, &st, st + 1, memory_order_acquire, memory_order_relaxed));
+    *out = s;
+    return 0;
+}
+
+int td_handle_acquire_any(int h, void **obj, const struct td_vfs **vfs)
+{
+    struct slot *s;
+    int rc = acquire_slot(h, &s);
+    if (rc)
+        return rc;
+    *obj = s->obj;
+    *vfs = s->vfs;
+    return 0;
+}
+
+int td_handle_acquire(int h, const struct td_vfs *vfs, void **obj)
+{
+    struct slot *s;
+    int rc = acquire_slot(h, &s);
+    if (rc)
+        return rc;
+    if (vfs && s->vfs != vfs) {
+        td_handle_release(h);
+        return ENOTSUP;
+    }
+    *obj = s->obj;
+    return 0;
+}
+
+void td_handle_release(int h)
+{
+    struct slot *s = slot_of(h);
+    uint64_t prev =
+        atomic_fetch_sub_explicit(&s->state, 1, memory_order_acq_rel);
+    if ((prev & ST_CLOSING) && (prev & ST_REFS) == 1) {
+        pthread_mutex_lock(&close_mu);
+        pthread_cond_broadcast(&close_cv);
+        pthread_mutex_unlock(&close_mu);
+    }
+}
+
+static void wait_for_last_reference(struct slot *s)
+{
+    pthread_mutex_lock(&close_mu);
+    while (atomic_load_explicit(&s->state, memory_order_acquire) & ST_REFS)
+        pthread_cond_wait(&close_cv, &close_mu);
+    pthread_mutex_unlock(&close_mu);
+}
+
+/* Returns a closed slot to the free list with its generation advanced, so
+   every copy of the old handle now fails with EBADF. Needs table_mu. */
+static void free_slot_locked(struct slot *s, uint32_t idx)
+{
+    uint64_t gen = (ST_GEN(atomic_load(&s->state)) + 1) & GEN_MASK;
+    s->obj = NULL;
+    s->vfs = NULL;
+    s->next_free = NO_SLOT;
+    atomic_store_explicit(&s->state, gen << 32, memory_order_release);
+    if (free_tail == NO_SLOT)
+        free_head = idx;
+    else
+        slot_at(free_tail)->next_free = idx;
+    free_tail = idx;
+    free_count++;
+}
+
+int td_handle_close(int h)
+{
+    struct slot *s = slot_of(h);
+    if (!s)
+        return EBADF;
+    /* 1. Mark the slot closing: from now on nobody new gets in. */
+    uint64_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
+    do {
+        if (!(st & ST_LIVE) || (st & ST_CLOSING) ||
+            ST_GEN(st) != (uint32_t)handle_gen(h))
+            return EBADF;
+    } while (!atomic_compare_exchange_weak_explicit(
+        &s->state, &st, st | ST_CLOSING, memory_order_acq_rel,
+        memory_order_relaxed));
+    /* 2. Throw out those already inside and wait until they have left. */
+    s->vfs->cancel(s->obj);
+    wait_for_last_reference(s);
+    /* 3. Nobody can reach the object any more: tear it down. */
+    pthread_rwlock_rdlock(&destroy_lock);
+    s->vfs->destroy(s->obj);
+    pthread_mutex_lock(&table_mu);
+    free_slot_locked(s, (uint32_t)h & INDEX_MASK);
+    pthread_mutex_unlock(&table_mu);
+    pthread_rwlock_unlock(&destroy_lock);
+    return 0;
+}
+
+TDILL_EXPORT int tdill_hclose(int h)
+{
+    int rc = td_handle_close(h);
+    if (rc) {
+        errno = rc;
+        return -1;
+    }
+    return 0;
+}
+
+/* Calls fn on every live slot's object. Called with table_mu held. */
+static void for_each_live(void (*fn)(struct slot *, uint32_t))
+{
+    for (uint32_t i = 0; i < nslots; i++) {
+        struct slot *s = slot_at(i);
+        if (atomic_load_explicit(&s->state, memory_order_relaxed) & ST_LIVE)
+            fn(s, i);
+    }
+}
+
+static void prepare_one(struct slot *s, uint32_t idx)
+{
+    (void)idx;
+    if (s->vfs->fork_prepare)
+        s->vfs->fork_prepare(s->obj);
+}
+
+static void parent_one(struct slot *s, uint32_t idx)
+{
+    (void)idx;
+    if (s->vfs->fork_parent)
+        s->vfs->fork_parent(s->obj);
+}
+
+/* In the child only the forking thread exists: references held by other
+   threads are gone, and a close that another thread had begun can never
+   finish, so the child finishes it. */
+static void child_one(struct slot *s, uint32_t idx)
+{
+    uint64_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
+    if (s->vfs->fork_child)
+        s->vfs->fork_child(s->obj);
+    atomic_store_explicit(&s->state, st & ~ST_REFS, memory_order_relaxed);
+    if (st & ST_CLOSING) {
+        s->vfs->destroy(s->obj);
+        free_slot_locked(s, idx);
+    }
+}
+
+/* Lock order: destroy_lock, table_mu, close_mu, then each object's lock. */
+void td_handle_fork_prepare(void)
+{
+    pthread_rwlock_wrlock(&destroy_lock);
+    pthread_mutex_lock(&table_mu);
+    pthread_mutex_lock(&close_mu);
+    for_each_live(prepare_one);
+}
+
+void td_handle_fork_parent(void)
+{
+    for_each_live(parent_one);
+    pthread_mutex_unlock(&close_mu);
+    pthread_mutex_unlock(&table_mu);
+    pthread_rwlock_unlock(&destroy_lock);
+}
+
+/* The forking thread owns every lock prepare took, and it is the one thread
+   the child has, so it may release them normally. */
+void td_handle_fork_child(void)
+{
+    for_each_live(child_one);
+    pthread_mutex_unlock(&close_mu);
+    pthread_mutex_unlock(&table_mu);
+    pthread_rwlock_unlock(&destroy_lock);
+}

@@ -1,0 +1,35 @@
+#ifndef TD_IOLIST_H
+#define TD_IOLIST_H
+
+#include <stddef.h>
+#include <sys/uio.h>
+
+#include "tdill.h"
+
+/*
+ * iolists: checking the caller's list and walking it without modifying it.
+ */
+
+/* Returns 0 and the list's byte count, or EINVAL when the list is malformed
+   (see brecvl(3)). A send list may not have a NULL base with a length. */
+int td_iolist_check(struct tdill_iolist *first, struct tdill_iolist *last,
+                    int for_send, size_t *total);
+
+/* A position in a list and the bytes still to go from there. */
+struct td_iocur {
+    struct tdill_iolist *node;
+    size_t off;
+    size_t left;
+};
+
+void td_iocur_init(struct td_iocur *c, struct tdill_iolist *first,
+                   size_t total);
+
+/* Describes up to max pieces from the cursor on as iovecs; pieces with a
+   NULL base (receive lists only) point into scratch. Returns the count. */
+int td_iocur_fill(const struct td_iocur *c, struct iovec *iov, int max,
+                  void *scratch, size_t scratch_len);
+
+void td_iocur_advance(struct td_iocur *c, size_t n);
+
+#endif

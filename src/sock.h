@@ -1,0 +1,67 @@
+#ifndef TD_SOCK_H
+#define TD_SOCK_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "handle.h"
+#include "iolist.h"
+#include "wait.h"
+
+/*
+ * A non-blocking socket with its blocked callers: the engine under every
+ * protocol. Operations run in the calling thread; only when the kernel says
+ * EAGAIN does the caller park, and an I/O thread wakes it when epoll reports
+ * readiness. The caller then performs the I/O itself, so a caller that timed
+ * out or was cancelled never has bytes moved on its behalf.
+ */
+
+enum td_dir { TD_IN = 0, TD_OUT = 1 };
+
+struct td_sock {
+    int fd;
+    int handle; /* reported by the poller; never a pointer */
+    bool heap;  /* ours to free on close (not _mem storage) */
+    /* lock protects waiters and epoch. */
+    pthread_mutex_t lock;
+    struct td_waiter *waiters;
+    unsigned epoch;
+    _Atomic bool closing;
+    /* The one sender and the one receiver of a connection. state[dir] is
+       the error that direction now fails with (0: usable) and belongs to
+       whoever holds busy[dir]. */
+    _Atomic bool busy[2];
+    int state[2];
+    /* How many EAGAINs to retry before parking (see td_sock_wait). */
+    uint16_t spin[2];
+};
+
+/* The two kinds of socket object. Objects of both kinds are td_socks. */
+extern const struct td_vfs td_conn_vfs;
+extern const struct td_vfs td_listener_vfs;
+
+/* Takes ownership of fd and registers the object; returns 0 or an errno
+   value (fd then stays open and is the caller's). mem == NULL: allocate. */
+int td_sock_make(int fd, void *mem, const struct td_vfs *vfs, int *h);
+
+/* Claims the sending or receiving side of a connection: EBUSY if another
+   thread has it, else the direction's state (EPIPE, ECONNRESET) or 0. */
+int td_sock_enter(struct td_sock *s, enum td_dir dir);
+
+/* Gives the side back; an operation that failed with rc kills it. */
+void td_sock_leave(struct td_sock *s, enum td_dir dir, int rc);
+
+/* The operations. Each returns 0 or an errno value; deadlines in ns. */
+int td_sock_sendv(struct td_sock *s, struct td_iocur *c, int64_t deadline);
+int td_sock_recvv(struct td_sock *s, struct td_iocur *c, int64_t deadline);
+int td_sock_drain(struct td_sock *s, int64_t deadline); /* EPIPE at EOF */
+int td_sock_accept(struct td_sock *s, int64_t deadline, int *fd);
+int td_sock_connect(struct td_sock *s, const struct sockaddr *addr,
+                    socklen_t len, int64_t deadline);
+int td_sock_sendfd(struct td_sock *s, int fd, int64_t deadline);
+int td_sock_recvfd(struct td_sock *s, int64_t deadline, int *fd);
+
+#endif

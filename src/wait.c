@@ -1,0 +1,57 @@
+#include <errno.h>
+#include <time.h>
+
+#include "now.h"
+#include "wait.h"
+
+/* A condattr is the same for every waiter: build it once. */
+static pthread_condattr_t monotonic_attr;
+static pthread_once_t attr_once = PTHREAD_ONCE_INIT;
+
+static void init_attr(void)
+{
+    pthread_condattr_init(&monotonic_attr);
+    /* NB: without this a wall-clock jump would stretch or cut deadlines. */
+    pthread_condattr_setclock(&monotonic_attr, CLOCK_MONOTONIC);
+}
+
+void td_waiter_init(struct td_waiter *w, uint32_t events)
+{
+    pthread_once(&attr_once, init_attr);
+    pthread_cond_init(&w->cond, &monotonic_attr);
+    w->state = TD_WAITING;
+    w->events = events;
+    w->next = NULL;
+}
+
+void td_waiter_fini(struct td_waiter *w)
+{
+    pthread_cond_destroy(&w->cond);
+}
+
+enum td_wait_state td_waiter_park(struct td_waiter *w, pthread_mutex_t *mu,
+                                  int64_t deadline_ns)
+{
+    struct timespec ts;
+    if (deadline_ns != TD_NEVER) {
+        ts.tv_sec = deadline_ns / 1000000000;
+        ts.tv_nsec = deadline_ns % 1000000000;
+    }
+    /* Spurious wake-ups happen: the state is the only truth. */
+    while (w->state == TD_WAITING) {
+        if (deadline_ns == TD_NEVER) {
+            pthread_cond_wait(&w->cond, mu);
+        } else if (pthread_cond_timedwait(&w->cond, mu, &ts) == ETIMEDOUT) {
+            break;
+        }
+    }
+    return w->state;
+}
+
+void td_waiter_wake(struct td_waiter *w, enum td_wait_state state)
+{
+    if (w->state != TD_WAITING)
+        return;
+    w->state = state;
+    pthread_cond_signal(&w->cond);
+}
