@@ -4,6 +4,7 @@
 #include "now.h"
 #include "sock.h"
 #include "tdill.h"
+#include "wait.h"
 
 /*
  * bsend, brecv, bsendl, brecvl: all-or-nothing transfers on any bytestream
@@ -16,7 +17,8 @@ static int fail(int err)
     return -1;
 }
 
-/* The order of checks is the order of errors a caller can see: the handle
+/* The order of checks is the order of errors a caller can see: a cancelled
+   coroutine (ECANCELED, front-end only), the handle
    (EBADF, ENOTSUP), the arguments (EINVAL), then the connection (EBUSY,
    EPIPE, ECONNRESET). Nothing is touched before all of them pass. */
 static int transfer(int h, enum td_dir dir, struct tdill_iolist *first,
@@ -24,7 +26,9 @@ static int transfer(int h, enum td_dir dir, struct tdill_iolist *first,
 {
     struct td_sock *s;
     size_t total = 0;
-    int rc = td_handle_acquire(h, &td_conn_vfs, (void **)&s);
+    int rc = td_wait_enter();
+    if (rc == 0)
+        rc = td_handle_acquire(h, &td_conn_vfs, (void **)&s);
     if (rc)
         return fail(rc);
     bool drain = dir == TD_IN && !first && !last;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 
 #include "handle.h"
+#include "now.h"
+#include "wait.h"
 #include "tdill.h"
 
 /* 20 index bits and 11 generation bits keep every handle a positive int. */
@@ -45,9 +47,12 @@ static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t nslots;
 static uint32_t free_head = NO_SLOT, free_tail = NO_SLOT, free_count;
 
-/* Closers wait on close_cv for a slot's last reference to go. */
+/* Closers wait, in the closers list, for a slot's last reference to go.
+   NB: they wait through td_waiter, not a bare condvar, so that a coroutine
+   closing a handle another coroutine of its thread is using parks only
+   itself; blocking the thread would keep the other from ever leaving. */
 static pthread_mutex_t close_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t close_cv = PTHREAD_COND_INITIALIZER;
+static struct td_waiter *closers;
 
 /* Held shared while an object is destroyed, exclusively across fork(), so
    that fork never sees an object half torn down. */
@@ -163,7 +168,8 @@ void td_handle_release(int h)
         atomic_fetch_sub_explicit(&s->state, 1, memory_order_acq_rel);
     if ((prev & ST_CLOSING) && (prev & ST_REFS) == 1) {
         pthread_mutex_lock(&close_mu);
-        pthread_cond_broadcast(&close_cv);
+        for (struct td_waiter *w = closers; w; w = w->next)
+            td_waiter_wake(w, TD_READY);
         pthread_mutex_unlock(&close_mu);
     }
 }
@@ -171,8 +177,18 @@ void td_handle_release(int h)
 static void wait_for_last_reference(struct slot *s)
 {
     pthread_mutex_lock(&close_mu);
-    while (atomic_load_explicit(&s->state, memory_order_acquire) & ST_REFS)
-        pthread_cond_wait(&close_cv, &close_mu);
+    while (atomic_load_explicit(&s->state, memory_order_acquire) & ST_REFS) {
+        struct td_waiter w;
+        td_waiter_init(&w, 0);
+        w.next = closers;
+        closers = &w;
+        td_waiter_park(&w, &close_mu, TD_NEVER);
+        struct td_waiter **p = &closers;
+        while (*p != &w)
+            p = &(*p)->next;
+        *p = w.next;
+        td_waiter_fini(&w);
+    }
     pthread_mutex_unlock(&close_mu);
 }
 
@@ -290,8 +306,25 @@ void td_handle_fork_parent(void)
    the child has, so it may release them normally. */
 void td_handle_fork_child(void)
 {
+    closers = NULL; /* they were other threads */
     for_each_live(child_one);
     pthread_mutex_unlock(&close_mu);
     pthread_mutex_unlock(&table_mu);
     pthread_rwlock_unlock(&destroy_lock);
+}
+
+/* The table as the coroutine front-end (a separate library) sees it. */
+TDILL_EXPORT int tdill__hmake(const struct td_vfs *vfs, void *obj, int *h)
+{
+    return td_handle_make(vfs, obj, h);
+}
+
+TDILL_EXPORT int tdill__hacquire(int h, const struct td_vfs *vfs, void **obj)
+{
+    return td_handle_acquire(h, vfs, obj);
+}
+
+TDILL_EXPORT void tdill__hrelease(int h)
+{
+    td_handle_release(h);
 }

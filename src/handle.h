@@ -1,6 +1,8 @@
 #ifndef TD_HANDLE_H
 #define TD_HANDLE_H
 
+#include "tdill.h"
+
 /*
  * The process-wide handle table: int <-> object.
  *
@@ -44,6 +46,11 @@ void td_handle_release(int h);
 
 /* hclose(): returns 0 or EBADF. */
 int td_handle_close(int h);
+
+/* The same, exported for the coroutine front-end only (not public API). */
+TDILL_EXPORT int tdill__hmake(const struct td_vfs *vfs, void *obj, int *h);
+TDILL_EXPORT int tdill__hacquire(int h, const struct td_vfs *vfs, void **obj);
+TDILL_EXPORT void tdill__hrelease(int h);
 
 /* Called by fork.c around fork(). */
 void td_handle_fork_prepare(void);

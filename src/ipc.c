@@ -10,6 +10,7 @@
 #include "now.h"
 #include "sock.h"
 #include "tdill.h"
+#include "wait.h"
 
 /*
  * The IPC protocol: UNIX-domain stream sockets named by filesystem paths.
@@ -132,7 +133,9 @@ TDILL_EXPORT int tdill_ipc_listen_mode(const char *addr, int backlog,
 static int accept_common(int ls, void *mem, int64_t deadline)
 {
     struct td_sock *s;
-    int rc = td_handle_acquire(ls, &td_listener_vfs, (void **)&s);
+    int rc = td_wait_enter();
+    if (rc == 0)
+        rc = td_handle_acquire(ls, &td_listener_vfs, (void **)&s);
     if (rc)
         return fail(rc);
     int fd, h;
@@ -169,7 +172,9 @@ static int connect_common(const char *addr, void *mem, int64_t deadline)
 {
     struct sockaddr_un sa;
     socklen_t len;
-    int rc = make_addr(addr, &sa, &len);
+    int rc = td_wait_enter();
+    if (rc == 0)
+        rc = make_addr(addr, &sa, &len);
     if (rc)
         return fail(rc);
     /* 1. Make the socket and its handle first: waiting for room in the
@@ -370,7 +375,11 @@ TDILL_EXPORT int tdill_ipc_close(int h, int64_t deadline)
     int rc = td_handle_acquire_any(h, &obj, &vfs);
     if (rc)
         return fail(rc);
-    if (vfs == &td_conn_vfs)
+    /* A cancelled coroutine still closes, but skips the orderly part. */
+    int canceled = td_wait_enter();
+    if (canceled && vfs == &td_conn_vfs)
+        rc = canceled;
+    else if (vfs == &td_conn_vfs)
         rc = close_orderly(obj, deadline);
     else if (vfs != &td_listener_vfs)
         rc = ENOTSUP;
@@ -391,7 +400,9 @@ TDILL_EXPORT int tdill_ipc_close(int h, int64_t deadline)
 TDILL_EXPORT int tdill_ipc_sendfd(int h, int fd, int64_t deadline)
 {
     struct td_sock *s;
-    int rc = td_handle_acquire(h, &td_conn_vfs, (void **)&s);
+    int rc = td_wait_enter();
+    if (rc == 0)
+        rc = td_handle_acquire(h, &td_conn_vfs, (void **)&s);
     if (rc)
         return fail(rc);
     if (fd < 0 || fcntl(fd, F_GETFD) < 0)
@@ -410,7 +421,9 @@ TDILL_EXPORT int tdill_ipc_recvfd(int h, int64_t deadline)
 {
     struct td_sock *s;
     int fd = -1;
-    int rc = td_handle_acquire(h, &td_conn_vfs, (void **)&s);
+    int rc = td_wait_enter();
+    if (rc == 0)
+        rc = td_handle_acquire(h, &td_conn_vfs, (void **)&s);
     if (rc)
         return fail(rc);
     rc = td_sock_enter(s, TD_IN);

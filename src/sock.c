@@ -121,7 +121,7 @@ static void list_append(struct td_sock *s, struct td_waiter *w)
 static int park(struct td_sock *s, uint32_t events, int64_t deadline)
 {
     struct td_waiter w;
-    int rc = 0;
+    int rc;
     pthread_mutex_lock(&s->lock);
     if (atomic_load_explicit(&s->closing, memory_order_relaxed)) {
         pthread_mutex_unlock(&s->lock);
@@ -129,17 +129,18 @@ static int park(struct td_sock *s, uint32_t events, int64_t deadline)
     }
     td_waiter_init(&w, events);
     list_append(s, &w);
+    enum td_wait_state st = TD_WAITING;
     rc = arm(s);
     if (rc == 0)
-        td_waiter_park(&w, &s->lock, deadline);
+        st = td_waiter_park(&w, &s->lock, deadline);
     list_remove(s, &w);
     pthread_mutex_unlock(&s->lock);
     td_waiter_fini(&w);
     if (rc)
         return rc;
-    if (w.state == TD_CANCELED)
+    if (st == TD_CANCELED)
         return ECANCELED;
-    return w.state == TD_READY || !events ? 0 : ETIMEDOUT;
+    return st == TD_READY || !events ? 0 : ETIMEDOUT;
 }
 
 /* What an operation does on EAGAIN. *spins counts this operation's retries;

@@ -4,6 +4,8 @@
 #include "now.h"
 #include "wait.h"
 
+static __thread const struct td_wait_backend *backend;
+
 /* A condattr is the same for every waiter: build it once. */
 static pthread_condattr_t monotonic_attr;
 static pthread_once_t attr_once = PTHREAD_ONCE_INIT;
@@ -15,23 +17,40 @@ static void init_attr(void)
     pthread_condattr_setclock(&monotonic_attr, CLOCK_MONOTONIC);
 }
 
+TDILL_EXPORT void tdill__wait_backend_set(const struct td_wait_backend *b)
+{
+    backend = b;
+}
+
+int td_wait_enter(void)
+{
+    return backend ? backend->enter() : 0;
+}
+
 void td_waiter_init(struct td_waiter *w, uint32_t events)
 {
-    pthread_once(&attr_once, init_attr);
-    pthread_cond_init(&w->cond, &monotonic_attr);
     w->state = TD_WAITING;
     w->events = events;
     w->next = NULL;
+    w->backend = backend;
+    w->ctx = NULL;
+    if (!backend) {
+        pthread_once(&attr_once, init_attr);
+        pthread_cond_init(&w->cond, &monotonic_attr);
+    }
 }
 
 void td_waiter_fini(struct td_waiter *w)
 {
-    pthread_cond_destroy(&w->cond);
+    if (!w->backend)
+        pthread_cond_destroy(&w->cond);
 }
 
 enum td_wait_state td_waiter_park(struct td_waiter *w, pthread_mutex_t *mu,
                                   int64_t deadline_ns)
 {
+    if (w->backend)
+        return w->backend->park(w, mu, deadline_ns);
     struct timespec ts;
     if (deadline_ns != TD_NEVER) {
         ts.tv_sec = deadline_ns / 1000000000;
@@ -53,5 +72,8 @@ void td_waiter_wake(struct td_waiter *w, enum td_wait_state state)
     if (w->state != TD_WAITING)
         return;
     w->state = state;
-    pthread_cond_signal(&w->cond);
+    if (w->backend)
+        w->backend->wake(w);
+    else
+        pthread_cond_signal(&w->cond);
 }

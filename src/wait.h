@@ -4,33 +4,61 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "tdill.h"
+
 /*
  * How a caller waits: one td_waiter per blocked operation, on the caller's
  * stack, so an idle connection pays nothing for it. The waiter sleeps on the
  * mutex of the object it waits on; whoever changes the waiter's state holds
- * that mutex and calls td_waiter_wake(). This file is the seam where another
- * way of waiting (a coroutine scheduler) can be plugged in.
+ * that mutex and calls td_waiter_wake().
+ *
+ * This is the seam where another way of waiting plugs in: a thread that runs
+ * coroutines installs a td_wait_backend, and its waiters then park the
+ * coroutine instead of the thread. The core knows nothing more about it.
  */
 
 enum td_wait_state {
     TD_WAITING = 0,
     TD_READY,    /* the awaited event happened: retry the operation */
-    TD_CANCELED, /* the object is being closed */
+    TD_CANCELED, /* the object is being closed, or the waiter cancelled */
 };
 
+struct td_wait_backend;
+
 struct td_waiter {
-    pthread_cond_t cond; /* CLOCK_MONOTONIC */
+    pthread_cond_t cond; /* CLOCK_MONOTONIC; unused under a backend */
     enum td_wait_state state;
-    uint32_t events;          /* what the waiter waits for (EPOLLIN, ...) */
-    struct td_waiter *next;   /* in the object's list of waiters */
+    uint32_t events;        /* what the waiter waits for (EPOLLIN, ...) */
+    struct td_waiter *next; /* in the object's list of waiters */
+    const struct td_wait_backend *backend; /* NULL: the thread sleeps */
+    void *ctx;                             /* the backend's own */
 };
+
+struct td_wait_backend {
+    /* At the start of every blocking call: 0, or the error to fail with. */
+    int (*enter)(void);
+    /* Instead of sleeping on the condvar. Called and returns with mu held.
+       Returns the state the call should act on. */
+    enum td_wait_state (*park)(struct td_waiter *w, pthread_mutex_t *mu,
+                               int64_t deadline_ns);
+    /* Instead of signalling the condvar; w->state is already set and the
+       object's mutex is held. May be called from any thread. */
+    void (*wake)(struct td_waiter *w);
+};
+
+/* Installs b for the calling thread (NULL: plain blocking). Exported for
+   the coroutine front-end only; not part of the public API. */
+TDILL_EXPORT void tdill__wait_backend_set(const struct td_wait_backend *b);
+
+/* 0, or the error a blocking call must fail with before doing anything. */
+int td_wait_enter(void);
 
 void td_waiter_init(struct td_waiter *w, uint32_t events);
 void td_waiter_fini(struct td_waiter *w);
 
 /* Sleeps while w->state is TD_WAITING. mu must be held and is held again
    on return. deadline_ns is absolute on CLOCK_MONOTONIC, TD_NEVER for none.
-   Returns the new state, or TD_WAITING if the deadline passed first. */
+   Returns the state to act on, TD_WAITING if the deadline passed first. */
 enum td_wait_state td_waiter_park(struct td_waiter *w, pthread_mutex_t *mu,
                                   int64_t deadline_ns);
 
