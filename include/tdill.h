@@ -89,8 +89,8 @@ TDILL_EXPORT int tdill_ipc_connect_mem(const char *addr,
 TDILL_EXPORT int tdill_ipc_fromfd(int fd);
 TDILL_EXPORT int tdill_ipc_fromfd_mem(int fd, struct tdill_ipc_storage *mem);
 TDILL_EXPORT int tdill_ipc_listener_fromfd(int fd);
-TDILL_EXPORT int tdill_ipc_listener_fromfd_mem(
-    int fd, struct tdill_ipc_listener_storage *mem);
+TDILL_EXPORT int
+tdill_ipc_listener_fromfd_mem(int fd, struct tdill_ipc_listener_storage *mem);
 TDILL_EXPORT int tdill_ipc_pair(int s[2]);
 TDILL_EXPORT int tdill_ipc_pair_mem(struct tdill_ipc_pair_storage *mem,
                                     int s[2]);
@@ -98,8 +98,7 @@ TDILL_EXPORT int tdill_ipc_done(int s, int64_t deadline);
 TDILL_EXPORT int tdill_ipc_close(int s, int64_t deadline);
 TDILL_EXPORT int tdill_ipc_sendfd(int s, int fd, int64_t deadline);
 TDILL_EXPORT int tdill_ipc_recvfd(int s, int64_t deadline);
-TDILL_EXPORT int tdill_ipc_peercred(int s, pid_t *pid, uid_t *uid,
-                                    gid_t *gid);
+TDILL_EXPORT int tdill_ipc_peercred(int s, pid_t *pid, uid_t *uid, gid_t *gid);
 
 /******************************************************************************/
 /*  libdill's plain names                                                     */

@@ -108,8 +108,8 @@ int td_handle_make(const struct td_vfs *vfs, void *obj, int *h)
     int rc = take_slot(&idx);
     if (rc == 0) {
         struct slot *s = slot_at(idx);
-        uint64_t gen = ST_GEN(atomic_load_explicit(&s->state,
-                                                   memory_order_relaxed));
+        uint64_t gen =
+            ST_GEN(atomic_load_explicit(&s->state, memory_order_relaxed));
         s->obj = obj;
         s->vfs = vfs;
         atomic_store_explicit(&s->state, (gen << 32) | ST_LIVE,

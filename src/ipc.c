@@ -33,8 +33,7 @@ static int fail(int err)
     return -1;
 }
 
-static int make_addr(const char *addr, struct sockaddr_un *sa,
-                     socklen_t *len)
+static int make_addr(const char *addr, struct sockaddr_un *sa, socklen_t *len)
 {
     if (!addr)
         return EINVAL;
@@ -225,8 +224,7 @@ static int check_fd(int fd, int listening)
     if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_UNIX)
         return EINVAL;
     len = sizeof(v);
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 ||
-        v != SOCK_STREAM)
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 || v != SOCK_STREAM)
         return EINVAL;
     len = sizeof(v);
     if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) < 0 ||
@@ -276,8 +274,8 @@ TDILL_EXPORT int tdill_ipc_listener_fromfd(int fd)
     return fromfd_common(fd, NULL, &td_listener_vfs);
 }
 
-TDILL_EXPORT int tdill_ipc_listener_fromfd_mem(
-    int fd, struct tdill_ipc_listener_storage *mem)
+TDILL_EXPORT int
+tdill_ipc_listener_fromfd_mem(int fd, struct tdill_ipc_listener_storage *mem)
 {
     if (!mem)
         return fail(EINVAL);

@@ -109,8 +109,10 @@ int td_poller_arm(td_ready_fn *fn, int fd, uint64_t data, uint32_t events,
         if (rc)
             return rc;
     }
-    unsigned now_epoch = atomic_load_explicit(&cur_epoch, memory_order_relaxed);
-    struct epoll_event ev = {.events = events | EPOLLONESHOT, .data.u64 = data};
+    unsigned now_epoch =
+        atomic_load_explicit(&cur_epoch, memory_order_relaxed);
+    struct epoll_event ev = {.events = events | EPOLLONESHOT,
+                             .data.u64 = data};
     /* NB: re-arming with MOD reports readiness that already exists, so an
        event that came between the caller's EAGAIN and this call is kept. */
     if (*epoch == now_epoch) {

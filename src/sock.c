@@ -218,13 +218,19 @@ static void sock_fork_child(void *obj)
 }
 
 const struct td_vfs td_conn_vfs = {
-    sock_cancel, sock_destroy, sock_fork_prepare, sock_fork_parent,
-    sock_fork_child,
+    .cancel = sock_cancel,
+    .destroy = sock_destroy,
+    .fork_prepare = sock_fork_prepare,
+    .fork_parent = sock_fork_parent,
+    .fork_child = sock_fork_child,
 };
 
 const struct td_vfs td_listener_vfs = {
-    sock_cancel, sock_destroy, sock_fork_prepare, sock_fork_parent,
-    sock_fork_child,
+    .cancel = sock_cancel,
+    .destroy = sock_destroy,
+    .fork_prepare = sock_fork_prepare,
+    .fork_parent = sock_fork_parent,
+    .fork_child = sock_fork_child,
 };
 
 int td_sock_make(int fd, void *mem, const struct td_vfs *vfs, int *h)
@@ -409,8 +415,10 @@ int td_sock_sendfd(struct td_sock *s, int fd, int64_t deadline)
         char buf[CMSG_SPACE(sizeof(int))];
     } ctl;
     memset(&ctl, 0, sizeof(ctl));
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1,
-                       .msg_control = ctl.buf, .msg_controllen = sizeof(ctl)};
+    struct msghdr m = {.msg_iov = &iov,
+                       .msg_iovlen = 1,
+                       .msg_control = ctl.buf,
+                       .msg_controllen = sizeof(ctl)};
     struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
     cm->cmsg_level = SOL_SOCKET;
     cm->cmsg_type = SCM_RIGHTS;
@@ -464,7 +472,8 @@ int td_sock_recvfd(struct td_sock *s, int64_t deadline, int *fd)
         char buf[CMSG_SPACE(sizeof(int) * MAX_PASSED_FDS)];
     } ctl;
     for (;;) {
-        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1,
+        struct msghdr m = {.msg_iov = &iov,
+                           .msg_iovlen = 1,
                            .msg_control = ctl.buf,
                            .msg_controllen = sizeof(ctl)};
         ssize_t n = recvmsg(s->fd, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
