@@ -1,0 +1,63 @@
+# Man pages: hand-written mdoc(7) sources, installed as they are.
+# The tdill_*.3 pages hold the text; every other name (the libdill name of
+# each function, and functions that share a page) is a one-line ".so"
+# alias, so that "man ipc_connect" and "man tdill_ipc_connect" both work.
+# man/lint.sh checks all of it during "make check".
+
+man_pages3 = \
+	man/tdill_brecv.3 \
+	man/tdill_bsend.3 \
+	man/tdill_hclose.3 \
+	man/tdill_ipc_accept.3 \
+	man/tdill_ipc_close.3 \
+	man/tdill_ipc_connect.3 \
+	man/tdill_ipc_done.3 \
+	man/tdill_ipc_fromfd.3 \
+	man/tdill_ipc_listen.3 \
+	man/tdill_ipc_listen_mode.3 \
+	man/tdill_ipc_listener_fromfd.3 \
+	man/tdill_ipc_pair.3 \
+	man/tdill_ipc_peercred.3 \
+	man/tdill_ipc_recvfd.3 \
+	man/tdill_ipc_sendfd.3 \
+	man/tdill_now.3
+
+man_aliases3 = \
+	man/brecv.3 \
+	man/brecvl.3 \
+	man/bsend.3 \
+	man/bsendl.3 \
+	man/hclose.3 \
+	man/ipc_accept.3 \
+	man/ipc_accept_mem.3 \
+	man/ipc_close.3 \
+	man/ipc_connect.3 \
+	man/ipc_connect_mem.3 \
+	man/ipc_done.3 \
+	man/ipc_fromfd.3 \
+	man/ipc_fromfd_mem.3 \
+	man/ipc_listen.3 \
+	man/ipc_listen_mem.3 \
+	man/ipc_listen_mode.3 \
+	man/ipc_listener_fromfd.3 \
+	man/ipc_listener_fromfd_mem.3 \
+	man/ipc_pair.3 \
+	man/ipc_pair_mem.3 \
+	man/ipc_peercred.3 \
+	man/ipc_recvfd.3 \
+	man/ipc_sendfd.3 \
+	man/now.3 \
+	man/tdill_brecvl.3 \
+	man/tdill_bsendl.3 \
+	man/tdill_ipc_accept_mem.3 \
+	man/tdill_ipc_connect_mem.3 \
+	man/tdill_ipc_fromfd_mem.3 \
+	man/tdill_ipc_listen_mem.3 \
+	man/tdill_ipc_listener_fromfd_mem.3 \
+	man/tdill_ipc_pair_mem.3
+
+dist_man3_MANS = $(man_pages3) $(man_aliases3)
+dist_man7_MANS = man/tdill.7
+
+TESTS += man/lint.sh
+EXTRA_DIST += man/lint.sh

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -129,7 +130,8 @@ TDILL_EXPORT int tdill_ipc_listen_mode(const char *addr, int backlog,
     return rc ? fail(rc) : h;
 }
 
-static int accept_common(int ls, void *mem, int64_t deadline)
+/* want_mem: the caller is ipc_accept_mem, whose mem must not be NULL. */
+static int accept_common(int ls, bool want_mem, void *mem, int64_t deadline)
 {
     struct td_sock *s;
     int rc = td_wait_enter();
@@ -138,7 +140,8 @@ static int accept_common(int ls, void *mem, int64_t deadline)
     if (rc)
         return fail(rc);
     int fd, h;
-    rc = td_sock_accept(s, td_deadline_ns(deadline), &fd);
+    rc = want_mem && !mem ? EINVAL
+                          : td_sock_accept(s, td_deadline_ns(deadline), &fd);
     td_handle_release(ls);
     if (rc)
         return fail(rc);
@@ -152,15 +155,13 @@ static int accept_common(int ls, void *mem, int64_t deadline)
 
 TDILL_EXPORT int tdill_ipc_accept(int s, int64_t deadline)
 {
-    return accept_common(s, NULL, deadline);
+    return accept_common(s, false, NULL, deadline);
 }
 
 TDILL_EXPORT int tdill_ipc_accept_mem(int s, struct tdill_ipc_storage *mem,
                                       int64_t deadline)
 {
-    if (!mem)
-        return fail(EINVAL);
-    return accept_common(s, mem, deadline);
+    return accept_common(s, true, mem, deadline);
 }
 
 /******************************************************************************/
