@@ -1,0 +1,19 @@
+# Example programs (built by `make`, not installed) and `make demo`.
+# They use only the public header and link against the library like any
+# other program would.
+noinst_PROGRAMS += examples/echo_server examples/echo_client examples/fdpass
+
+examples_echo_server_SOURCES = examples/echo_server.c
+examples_echo_server_LDADD = libtdill.la
+examples_echo_client_SOURCES = examples/echo_client.c
+examples_echo_client_LDADD = libtdill.la
+examples_fdpass_SOURCES = examples/fdpass.c
+examples_fdpass_LDADD = libtdill.la
+
+EXTRA_DIST += examples/demo.sh
+
+# Runs the echo server, the echo client against it, and fdpass; prints a
+# summary and fails unless all of them worked.
+.PHONY: demo
+demo: examples/echo_server examples/echo_client examples/fdpass
+	$(SHELL) $(srcdir)/examples/demo.sh $(builddir)/examples

@@ -54,9 +54,14 @@ static uint32_t free_head = NO_SLOT, free_tail = NO_SLOT, free_count;
 static pthread_mutex_t close_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct td_waiter *closers;
 
-/* Held shared while an object is destroyed, exclusively across fork(), so
-   that fork never sees an object half torn down. */
-static pthread_rwlock_t destroy_lock = PTHREAD_RWLOCK_INITIALIZER;
+/* destroy_mu protects `destroying`, the number of objects being torn down
+   right now. fork() waits for it to reach zero and holds destroy_mu across
+   the fork, so that it never sees an object half destroyed.
+   NB: not a rwlock: glibc records a rwlock's writer by thread id, and the
+   child, whose thread has a new id, could never release it. */
+static pthread_mutex_t destroy_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t destroy_cv = PTHREAD_COND_INITIALIZER;
+static int destroying;
 
 static struct slot *slot_at(uint32_t idx)
 {
@@ -227,12 +232,17 @@ int td_handle_close(int h)
     s->vfs->cancel(s->obj);
     wait_for_last_reference(s);
     /* 3. Nobody can reach the object any more: tear it down. */
-    pthread_rwlock_rdlock(&destroy_lock);
+    pthread_mutex_lock(&destroy_mu);
+    destroying++;
+    pthread_mutex_unlock(&destroy_mu);
     s->vfs->destroy(s->obj);
     pthread_mutex_lock(&table_mu);
     free_slot_locked(s, (uint32_t)h & INDEX_MASK);
     pthread_mutex_unlock(&table_mu);
-    pthread_rwlock_unlock(&destroy_lock);
+    pthread_mutex_lock(&destroy_mu);
+    if (--destroying == 0)
+        pthread_cond_broadcast(&destroy_cv);
+    pthread_mutex_unlock(&destroy_mu);
     return 0;
 }
 
@@ -285,10 +295,12 @@ static void child_one(struct slot *s, uint32_t idx)
     }
 }
 
-/* Lock order: destroy_lock, table_mu, close_mu, then each object's lock. */
+/* Lock order: destroy_mu, table_mu, close_mu, then each object's lock. */
 void td_handle_fork_prepare(void)
 {
-    pthread_rwlock_wrlock(&destroy_lock);
+    pthread_mutex_lock(&destroy_mu);
+    while (destroying)
+        pthread_cond_wait(&destroy_cv, &destroy_mu);
     pthread_mutex_lock(&table_mu);
     pthread_mutex_lock(&close_mu);
     for_each_live(prepare_one);
@@ -299,18 +311,20 @@ void td_handle_fork_parent(void)
     for_each_live(parent_one);
     pthread_mutex_unlock(&close_mu);
     pthread_mutex_unlock(&table_mu);
-    pthread_rwlock_unlock(&destroy_lock);
+    pthread_mutex_unlock(&destroy_mu);
 }
 
-/* The forking thread owns every lock prepare took, and it is the one thread
-   the child has, so it may release them normally. */
+/* The forking thread took every lock in prepare and is the one thread the
+   child has, so it releases them. Condition variables may hold the state of
+   waiters that stayed in the parent: make them afresh. */
 void td_handle_fork_child(void)
 {
+    pthread_cond_init(&destroy_cv, NULL);
     closers = NULL; /* they were other threads */
     for_each_live(child_one);
     pthread_mutex_unlock(&close_mu);
     pthread_mutex_unlock(&table_mu);
-    pthread_rwlock_unlock(&destroy_lock);
+    pthread_mutex_unlock(&destroy_mu);
 }
 
 /* The table as the coroutine front-end (a separate library) sees it. */
