@@ -339,6 +339,21 @@ START_TEST(brecv_from_peer_that_closed_with_unread_data_fails_with_econnreset)
 }
 END_TEST
 
+START_TEST(discarding_an_endless_length_fails_with_epipe_at_eof)
+{
+    int s[2];
+    tu_pair(s);
+    struct tu_xfer x = {.h = s[1], .len = 1 << 20, .seed = 9, .chunk = 5000,
+                        .deadline = now() + 10000};
+    tu_send_start(&x);
+    tu_xfer_join(&x);
+    ck_assert_int_eq(x.rc, 0);
+    TU_OK(ipc_done(s[1], -1));
+    TU_FAILS(brecv(s[0], NULL, SIZE_MAX, now() + 10000), EPIPE);
+    close_pair(s);
+}
+END_TEST
+
 static void set_sigpipe(void (*handler)(int))
 {
     struct sigaction sa;
@@ -520,6 +535,7 @@ int main(void)
     tcase_add_test(tc,
                    brecv_after_peer_ipc_done_fails_with_epipe_and_other_direction_works);
     tcase_add_test(tc, bsend_after_own_ipc_done_fails_with_epipe);
+    tcase_add_test(tc, discarding_an_endless_length_fails_with_epipe_at_eof);
     tcase_add_test(tc,
                    brecv_from_peer_that_closed_with_unread_data_fails_with_econnreset);
     suite_add_tcase(s, tc);

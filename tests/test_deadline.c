@@ -164,6 +164,48 @@ START_TEST(a_later_deadline_is_not_cut_short)
 }
 END_TEST
 
+START_TEST(extreme_deadlines_wait_for_data)
+{
+    int64_t far[] = {INT64_MAX, INT64_MAX - 1, now() + ((int64_t)1 << 50),
+                     INT64_MIN, -2};
+    for (size_t i = 0; i < sizeof far / sizeof *far; i++) {
+        int s[2];
+        tu_pair(s);
+        char buf[4];
+        struct tu_op op = {.kind = TU_BRECV, .h = s[0], .buf = buf, .len = 4,
+                           .deadline = far[i]};
+        tu_op_start_blocked(&op);
+        tu_sleep_ms(20);
+        ck_assert_msg(!tu_op_done(&op), "deadline %lld: returned at once",
+                      (long long)far[i]);
+        TU_OK(bsend(s[1], "far!", 4, -1));
+        tu_op_join(&op);
+        ck_assert_msg(op.rc == 0, "deadline %lld: %d %s", (long long)far[i],
+                      op.rc, tu_errname(op.err));
+        ck_assert_mem_eq(buf, "far!", 4);
+        close_pair(s);
+    }
+}
+END_TEST
+
+START_TEST(eof_is_reported_even_with_deadline_0)
+{
+    int s[2];
+    tu_pair(s);
+    TU_OK(hclose(s[1]));
+    TU_FAILS(brecv(s[0], NULL, 1, 0), EPIPE);
+    TU_OK(hclose(s[0]));
+    /* Draining what is already there needs no waiting either. */
+    tu_pair(s);
+    char data[1000];
+    memset(data, 'd', sizeof data);
+    TU_OK(bsend(s[1], data, sizeof data, -1));
+    TU_OK(ipc_done(s[1], -1));
+    TU_FAILS(brecvl(s[0], NULL, NULL, 0), EPIPE);
+    close_pair(s);
+}
+END_TEST
+
 /* ---- signals -------------------------------------------------------------*/
 
 /* Signals caught so far; the handler runs in whichever thread it hits. */
@@ -397,6 +439,8 @@ int main(void)
     tcase_add_test(tc, every_blocking_call_times_out_no_earlier_than_the_deadline);
     tcase_add_test(tc, deadline_0_and_past_deadlines_return_at_once);
     tcase_add_test(tc, a_later_deadline_is_not_cut_short);
+    tcase_add_test(tc, extreme_deadlines_wait_for_data);
+    tcase_add_test(tc, eof_is_reported_even_with_deadline_0);
     suite_add_tcase(s, tc);
 
     tc = tu_tcase("signals");

@@ -60,6 +60,27 @@ START_TEST(listen_connect_accept_exchange_data)
 }
 END_TEST
 
+START_TEST(relative_addresses_are_relative_to_the_working_directory)
+{
+    char old[TU_PATH_MAX], dir[TU_PATH_MAX], abs[TU_PATH_MAX + 16];
+    ck_assert_ptr_nonnull(getcwd(old, sizeof old));
+    ck_assert_int_eq(mkdir(tu_path(dir, "cwd"), 0700), 0);
+    ck_assert_int_eq(chdir(dir), 0);
+    int ls, c, a;
+    TU_HANDLE(ls, ipc_listen("rel.sock", 8));
+    snprintf(abs, sizeof abs, "%s/rel.sock", dir);
+    ck_assert(path_exists(abs));
+    TU_HANDLE(c, ipc_connect("./rel.sock", now() + 5000));
+    TU_HANDLE(a, ipc_accept(ls, now() + 5000));
+    assert_connected(c, a);
+    ck_assert_int_eq(chdir(old), 0);
+    TU_FAILS(ipc_connect("rel.sock", now() + 1000), ENOENT);
+    TU_OK(hclose(c));
+    TU_OK(hclose(a));
+    TU_OK(hclose(ls));
+}
+END_TEST
+
 START_TEST(ipc_accept_times_out_with_etimedout_and_listener_stays_usable)
 {
     char path[TU_PATH_MAX];
@@ -1374,6 +1395,7 @@ int main(void)
     Suite *s = suite_create("ipc");
     TCase *tc = tu_tcase("connect");
     tcase_add_test(tc, listen_connect_accept_exchange_data);
+    tcase_add_test(tc, relative_addresses_are_relative_to_the_working_directory);
     tcase_add_test(tc,
                    ipc_accept_times_out_with_etimedout_and_listener_stays_usable);
     tcase_add_test(tc, blocked_ipc_accept_returns_when_a_client_connects);
