@@ -1,6 +1,8 @@
 /* Threads: cross-thread hclose, EBUSY, full duplex, random chaos. */
 #include "util.h"
 
+#include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -443,6 +445,81 @@ START_TEST(concurrent_hclose_of_one_handle_succeeds_exactly_once)
 }
 END_TEST
 
+START_TEST(closing_a_listener_while_accepts_complete_leaks_nothing)
+{
+    tu_warm_up();
+    int fds0 = tu_count_fds();
+    for (int round = 0; round < 40; round++) {
+        char path[TU_PATH_MAX];
+        int ls;
+        TU_HANDLE(ls, ipc_listen(tu_path(path, "race"), 8));
+        struct tu_op acc[2];
+        for (int i = 0; i < 2; i++) {
+            acc[i] = (struct tu_op){.kind = TU_ACCEPT, .h = ls,
+                                    .deadline = now() + 10000};
+            tu_op_start(&acc[i]);
+        }
+        int c[2];
+        for (int i = 0; i < 2; i++)
+            TU_HANDLE(c[i], ipc_connect(path, now() + 5000));
+        if (round % 3 == 1)
+            sched_yield();
+        else if (round % 3 == 2)
+            tu_sleep_ms(1);
+        TU_OK(hclose(ls));
+        for (int i = 0; i < 2; i++) {
+            tu_op_join(&acc[i]);
+            if (acc[i].rc >= 0)
+                TU_OK(hclose(acc[i].rc));
+            else
+                ck_assert_msg(acc[i].err == ECANCELED || acc[i].err == EBADF,
+                              "accept: %s", tu_errname(acc[i].err));
+            TU_OK(hclose(c[i]));
+        }
+        unlink(path);
+    }
+    ck_assert_int_eq(tu_count_fds(), fds0);
+}
+END_TEST
+
+START_TEST(closing_during_recvfd_leaks_no_descriptor)
+{
+    tu_warm_up();
+    int p[2];
+    ck_assert_int_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+    int fds0 = tu_count_fds();
+    int got = 0;
+    for (int round = 0; round < 60; round++) {
+        int s[2];
+        tu_pair(s);
+        struct tu_op op = {.kind = TU_RECVFD, .h = s[1], .deadline = -1};
+        tu_op_start(&op);
+        if (round % 2)
+            tu_sleep_ms(1);
+        TU_OK(ipc_sendfd(s[0], p[1], -1));
+        if (round % 3 == 0)
+            sched_yield();
+        TU_OK(hclose(s[1]));
+        tu_op_join(&op);
+        if (op.rc >= 0) {
+            got++;
+            close(op.rc);
+        } else {
+            ck_assert_msg(op.err == ECANCELED || op.err == EBADF,
+                          "recvfd: %s", tu_errname(op.err));
+        }
+        TU_OK(hclose(s[0]));
+    }
+    ck_assert_int_eq(tu_count_fds(), fds0);
+    /* No copy of the write end survived anywhere. */
+    close(p[1]);
+    char c;
+    ck_assert_int_eq(read(p[0], &c, 1), 0);
+    close(p[0]);
+    (void)got;
+}
+END_TEST
+
 #define NSLOT 24
 
 struct chaos {
@@ -604,6 +681,8 @@ int main(void)
     tc = tu_tcase("races");
     tcase_add_test(tc, concurrent_hclose_of_one_handle_succeeds_exactly_once);
     tcase_add_test(tc, many_threads_using_and_closing_random_handles);
+    tcase_add_test(tc, closing_a_listener_while_accepts_complete_leaks_nothing);
+    tcase_add_test(tc, closing_during_recvfd_leaks_no_descriptor);
     suite_add_tcase(s, tc);
     return tu_main(s);
 }
