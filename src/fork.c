@@ -1,5 +1,6 @@
 #include <pthread.h>
 
+#include "fork.h"
 #include "handle.h"
 #include "poller.h"
 
@@ -29,7 +30,15 @@ static void child(void)
     td_handle_fork_child();
 }
 
-__attribute__((constructor)) static void register_fork_handlers(void)
+static void register_handlers(void)
 {
     pthread_atfork(prepare, parent, child);
+}
+
+/* NB: not a constructor: in a static library nothing would pull this file
+   into the program, and fork would silently go unhandled. */
+void td_fork_init(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_handlers);
 }

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "fork.h"
 #include "handle.h"
 #include "now.h"
 #include "wait.h"
@@ -109,6 +110,7 @@ static int take_slot(uint32_t *idx)
 int td_handle_make(const struct td_vfs *vfs, void *obj, int *h)
 {
     uint32_t idx;
+    td_fork_init();
     pthread_mutex_lock(&table_mu);
     int rc = take_slot(&idx);
     if (rc == 0) {
