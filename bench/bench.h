@@ -1,0 +1,112 @@
+/*
+ * tdill benchmark: the interface every backend implements, and what the
+ * workloads and the driver share.
+ *
+ * A backend is a table of blocking calls on small integer ids, the common
+ * ground of plain sockets, tdill and nng. Every workload is written once
+ * against this table (workloads.c); main.c runs them, backend after backend,
+ * each run in a fresh process, and prints the report.
+ */
+#ifndef BENCH_H_INCLUDED
+#define BENCH_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct backend {
+    const char *name;
+    /* Non-NULL when the backend was not built in: says why. */
+    const char *missing;
+    /* 1 when one listening address serves one peer at a time (nng pair0):
+       workloads that hold many connections open then give each connection
+       an address of its own. */
+    int one_peer_per_addr;
+    /* Version of what is measured, for the report (may be NULL). */
+    const char *(*version)(void);
+
+    /* All calls block without a time limit and return -1 with errno set on
+       failure. Ids are non-negative. */
+    int (*listen)(const char *path, int backlog);
+    int (*accept)(int ls);
+    int (*connect)(const char *path);
+    int (*pair)(int c[2]);
+    int (*send)(int c, const void *buf, size_t len);
+    /* Receives exactly len bytes (nng: one message of exactly len bytes). */
+    int (*recv)(int c, void *buf, size_t len);
+    /* Like recv, but gives up `ms` milliseconds from now with ETIMEDOUT.
+       *deadline_ns receives the CLOCK_MONOTONIC instant (ns) at which the
+       backend was asked to give up, as the backend itself computed it. */
+    int (*recv_timeout)(int c, void *buf, size_t len, int ms,
+                        int64_t *deadline_ns);
+    /* Closes a connection. Everything sent on it before is still delivered
+       to the peer. */
+    int (*close)(int c);
+    int (*lclose)(int ls);
+};
+
+extern const struct backend raw_backend;
+extern const struct backend tdill_backend;
+extern const struct backend nng_backend;
+/* HOOK (coroutine front-end): when libtdill_coro exists, add
+   bench/coro.c defining `coro_backend` (the same table, each call made from
+   inside a coroutine via tdill_coro.h), declare it here and list it in
+   main.c's `backends[]`. Nothing else has to change. */
+
+/* Sizes of one benchmark pass (main.c fills them for full/quick). */
+struct params {
+    int quick;
+    long pp_roundtrips;     /* ping-pong round trips, 64-byte messages */
+    long stream_bytes;      /* stream total, in 64 KiB sends */
+    long small_ops;         /* 16-byte sends */
+    long conns;             /* connection-rate iterations */
+    int scale_conns;        /* scale: open connections */
+    int scale_callers;      /* scale: threads blocked in recv */
+    int scale_rounds;       /* scale: round trips per caller in the wave */
+    int deadline_samples;   /* deadline precision: timeouts measured */
+    int deadline_ms;        /* ... each this long */
+    int scaling_pairs;      /* --scaling: thread pairs in this run */
+    long scaling_rts;       /* --scaling: round trips, all pairs together */
+    long scaling_bytes;     /* --scaling: stream bytes, all pairs together */
+};
+
+#define MAX_VALUES 4
+
+struct result {
+    int ok;
+    double v[MAX_VALUES];
+    char note[96];   /* informational, e.g. "9,000 conns: fd limit" */
+    char err[160];   /* set when !ok */
+};
+
+enum mode { XPROC, XTHREAD };
+
+/* A workload runs inside its own process (see main.c) and fills *r. The
+   directory `dir` is private to the run: socket paths go there. */
+typedef void workload_fn(const struct backend *b, const struct params *p,
+                         enum mode mode, const char *dir, struct result *r);
+
+workload_fn wl_pingpong, wl_stream, wl_small, wl_connrate, wl_scale,
+    wl_deadline, wl_scaling_pingpong, wl_scaling_stream;
+
+int64_t now_ns(void);
+
+/* Processes. Every run, and every server process of a run, is a fork()ed
+   copy (bench_use_fork, the default) or, with --exec, this program started
+   afresh (posix_spawn of /proc/self/exe), so that no process inherits any
+   library state or runs any pthread_atfork handler. No backend is touched
+   before a fork in either case. */
+extern int bench_use_fork;
+int server_main(int argc, char **argv, const struct backend *const *bs,
+                int nb);
+void hex_encode(const void *data, size_t len, char *out);
+int hex_decode(const char *in, void *data, size_t len);
+/* Where bench_fail reports, and under which name (main.c). */
+int bench_result_fd(void);
+void bench_set_result_fd(int fd, const char *label);
+
+/* Ends the run at once with a failed result carrying this message (main.c):
+   usable from any process or thread of the run. */
+__attribute__((noreturn, format(printf, 1, 2))) void bench_fail(
+    const char *fmt, ...);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * tdill backend: the library under test, through its public API only,
+ * exactly as a libdill-style program would call it.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "bench.h"
+#include "tdill.h"
+
+static int td_listen(const char *path, int backlog)
+{
+    return ipc_listen(path, backlog);
+}
+
+static int td_accept(int ls)
+{
+    return ipc_accept(ls, -1);
+}
+
+static int td_connect(const char *path)
+{
+    return ipc_connect(path, -1);
+}
+
+static int td_pair(int c[2])
+{
+    return ipc_pair(c);
+}
+
+static int td_send(int c, const void *buf, size_t len)
+{
+    return bsend(c, buf, len, -1);
+}
+
+static int td_recv(int c, void *buf, size_t len)
+{
+    return brecv(c, buf, len, -1);
+}
+
+/* tdill deadlines are milliseconds on CLOCK_MONOTONIC: deadline d means
+   the instant d * 1,000,000 ns on that clock. */
+static int td_recv_timeout(int c, void *buf, size_t len, int ms,
+                           int64_t *deadline_ns)
+{
+    int64_t deadline = now() + ms;
+    *deadline_ns = deadline * 1000000;
+    return brecv(c, buf, len, deadline);
+}
+
+/* hclose is the counterpart of close(2): it does not wait for the peer.
+   Data a successful bsend handed to the kernel is still delivered. */
+static int td_close(int c)
+{
+    return hclose(c);
+}
+
+static const char *td_version(void)
+{
+    static char v[32];
+    snprintf(v, sizeof(v), "tdill %d.%d.%d (header)", TDILL_VERSION / 10000,
+             TDILL_VERSION / 100 % 100, TDILL_VERSION % 100);
+    return v;
+}
+
+const struct backend tdill_backend = {
+    .name = "tdill",
+    .version = td_version,
+    .listen = td_listen,
+    .accept = td_accept,
+    .connect = td_connect,
+    .pair = td_pair,
+    .send = td_send,
+    .recv = td_recv,
+    .recv_timeout = td_recv_timeout,
+    .close = td_close,
+    .lclose = td_close,
+};

@@ -1,0 +1,857 @@
+/*
+ * The workloads, written once against struct backend (bench.h).
+ *
+ * Two-sided workloads run a server side and a client side, either in two
+ * processes (XPROC: the server is forked) or in two threads of one process
+ * (XTHREAD). The sides synchronise over a plain socketpair, the "control
+ * channel", which no backend touches. Each workload runs in a fresh process
+ * (main.c), so no backend state survives from one run to the next.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define PP_SIZE 64
+#define STREAM_CHUNK 65536
+#define SMALL_SIZE 16
+#define SCALE_MSG 64
+
+int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/******************************************************************************/
+/*  Control channel and the two sides                                         */
+/******************************************************************************/
+
+static void ctl_write(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            bench_fail("control channel: write: %s", strerror(errno));
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static void ctl_read(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    while (len) {
+        ssize_t n = read(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0)
+            bench_fail("control channel: the other side died");
+        if (n < 0)
+            bench_fail("control channel: read: %s", strerror(errno));
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static void ctl_put(int fd, char tag)
+{
+    ctl_write(fd, &tag, 1);
+}
+
+static void ctl_expect(int fd, char tag)
+{
+    char got;
+    ctl_read(fd, &got, 1);
+    if (got != tag)
+        bench_fail("control channel: got '%c', expected '%c'", got, tag);
+}
+
+enum server_fn { SRV_PINGPONG, SRV_SINK, SRV_CONN, SRV_SCALE };
+
+struct side {
+    const struct backend *b;
+    const struct params *p;
+    enum server_fn fn;
+    char addr[160]; /* where the server listens */
+    const char *dir;
+    void *arg;      /* workload-specific, plain data */
+    size_t arg_size;
+    int k;          /* which server, where there are several */
+    int ctl;        /* the server's end of the control channel */
+    int peer_ctl;   /* the client's end */
+    enum mode mode;
+    pid_t pid;
+    pthread_t th;
+};
+
+static void run_side(struct side *s);
+
+static void *side_thread(void *arg)
+{
+    run_side(arg);
+    return NULL;
+}
+
+int bench_use_fork = 1;
+
+/* The server process, started as this program again (see server_main):
+   everything it needs travels on the command line. */
+static pid_t spawn_server(struct side *s)
+{
+    char fn[16], k[16], ctl[16], res[16];
+    char *params = malloc(2 * sizeof(*s->p) + 1);
+    char *arg = malloc(2 * s->arg_size + 1);
+    snprintf(fn, sizeof(fn), "%d", (int)s->fn);
+    snprintf(k, sizeof(k), "%d", s->k);
+    snprintf(ctl, sizeof(ctl), "%d", s->ctl);
+    snprintf(res, sizeof(res), "%d", bench_result_fd());
+    hex_encode(s->p, sizeof(*s->p), params);
+    hex_encode(s->arg, s->arg_size, arg);
+    char *argv[] = {"tdill-bench", "--server", (char *)s->b->name, fn,
+                    s->addr, (char *)(s->dir ? s->dir : "-"), k, ctl, res,
+                    params, arg, NULL};
+    /* The server's end of the control channel is inherited. */
+    fcntl(s->ctl, F_SETFD, 0);
+    pid_t pid;
+    extern char **environ;
+    int rc = posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv, environ);
+    if (rc)
+        bench_fail("posix_spawn: %s", strerror(rc));
+    free(params);
+    free(arg);
+    return pid;
+}
+
+/* Starts the server side, in a child process or a thread. */
+static void start_server(struct side *s, enum mode mode)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        bench_fail("socketpair: %s", strerror(errno));
+    s->mode = mode;
+    s->peer_ctl = sv[0];
+    s->ctl = sv[1];
+    if (mode == XPROC && bench_use_fork) {
+        s->pid = fork();
+        if (s->pid < 0)
+            bench_fail("fork: %s", strerror(errno));
+        if (s->pid == 0) {
+            close(sv[0]);
+            run_side(s);
+            _exit(0);
+        }
+        close(sv[1]);
+    } else if (mode == XPROC) {
+        s->pid = spawn_server(s);
+        close(sv[1]);
+    } else {
+        int rc = pthread_create(&s->th, NULL, side_thread, s);
+        if (rc)
+            bench_fail("pthread_create: %s", strerror(rc));
+    }
+}
+
+static void join_server(struct side *s)
+{
+    if (s->mode == XPROC) {
+        int st;
+        while (waitpid(s->pid, &st, 0) < 0 && errno == EINTR)
+            ;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            bench_fail("server process failed (status %d)", st);
+    } else {
+        pthread_join(s->th, NULL);
+        close(s->ctl);
+    }
+    close(s->peer_ctl);
+}
+
+#define CHECK(what, call)                                                    \
+    do {                                                                     \
+        if ((call) < 0)                                                      \
+            bench_fail("%s: %s: %s", b->name, what, strerror(errno));        \
+    } while (0)
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted samples. */
+static int64_t pct(const int64_t *s, long n, double q)
+{
+    long i = (long)(q * (double)n + 0.999999) - 1;
+    return s[i < 0 ? 0 : i >= n ? n - 1 : i];
+}
+
+static double secs(int64_t ns)
+{
+    return (double)ns / 1e9;
+}
+
+/******************************************************************************/
+/*  Ping-pong latency                                                         */
+/******************************************************************************/
+
+static long warm(long n, long cap)
+{
+    return n / 10 < cap ? n / 10 : cap;
+}
+
+static void pp_server(struct side *s)
+{
+    const struct backend *b = s->b;
+    long n = s->p->pp_roundtrips + warm(s->p->pp_roundtrips, 1000);
+    int ls, c;
+    char buf[PP_SIZE];
+    CHECK("listen", ls = b->listen(s->addr, 16));
+    ctl_put(s->ctl, 'R');
+    CHECK("accept", c = b->accept(ls));
+    for (long i = 0; i < n; i++) {
+        CHECK("recv", b->recv(c, buf, sizeof(buf)));
+        CHECK("send", b->send(c, buf, sizeof(buf)));
+    }
+    b->close(c);
+    b->lclose(ls);
+}
+
+/* v[0] mean, v[1] p50, v[2] p99: microseconds per round trip. */
+void wl_pingpong(const struct backend *b, const struct params *p,
+                 enum mode mode, const char *dir, struct result *r)
+{
+    struct side s = {.b = b, .p = p, .fn = SRV_PINGPONG};
+    snprintf(s.addr, sizeof(s.addr), "%s/pp", dir);
+    long n = p->pp_roundtrips, nw = warm(n, 1000);
+    int64_t *lat = malloc(sizeof(*lat) * (size_t)n);
+    char buf[PP_SIZE] = {1};
+    int c;
+    start_server(&s, mode);
+    ctl_expect(s.peer_ctl, 'R');
+    CHECK("connect", c = b->connect(s.addr));
+    for (long i = 0; i < nw; i++) {
+        CHECK("send", b->send(c, buf, sizeof(buf)));
+        CHECK("recv", b->recv(c, buf, sizeof(buf)));
+    }
+    int64_t sum = 0;
+    for (long i = 0; i < n; i++) {
+        int64_t t0 = now_ns();
+        CHECK("send", b->send(c, buf, sizeof(buf)));
+        CHECK("recv", b->recv(c, buf, sizeof(buf)));
+        lat[i] = now_ns() - t0;
+        sum += lat[i];
+    }
+    b->close(c);
+    join_server(&s);
+    qsort(lat, (size_t)n, sizeof(*lat), cmp_i64);
+    r->v[0] = (double)sum / (double)n / 1e3;
+    r->v[1] = (double)pct(lat, n, 0.50) / 1e3;
+    r->v[2] = (double)pct(lat, n, 0.99) / 1e3;
+    free(lat);
+    r->ok = 1;
+}
+
+/******************************************************************************/
+/*  Stream and small-op throughput: one sender, one receiver                  */
+/******************************************************************************/
+
+struct flow {
+    size_t size; /* bytes per send and per receive */
+    long count;  /* sends, timed */
+    long warm;   /* sends before the timer starts */
+};
+
+static void sink_server(struct side *s)
+{
+    const struct backend *b = s->b;
+    const struct flow *f = s->arg;
+    char *buf = malloc(f->size);
+    int ls, c;
+    CHECK("listen", ls = b->listen(s->addr, 16));
+    ctl_put(s->ctl, 'R');
+    CHECK("accept", c = b->accept(ls));
+    for (long i = 0; i < f->warm + f->count; i++)
+        CHECK("recv", b->recv(c, buf, f->size));
+    ctl_put(s->ctl, 'D');
+    b->close(c);
+    b->lclose(ls);
+    free(buf);
+}
+
+/* Returns the seconds from the first timed send until the receiver had
+   everything. */
+static double run_flow(const struct backend *b, enum mode mode,
+                       const char *dir, const struct params *p,
+                       struct flow *f)
+{
+    struct side s = {.b = b, .p = p, .fn = SRV_SINK, .arg = f,
+                     .arg_size = sizeof(*f)};
+    snprintf(s.addr, sizeof(s.addr), "%s/flow", dir);
+    char *buf = malloc(f->size);
+    memset(buf, 0x5a, f->size);
+    int c;
+    start_server(&s, mode);
+    ctl_expect(s.peer_ctl, 'R');
+    CHECK("connect", c = b->connect(s.addr));
+    for (long i = 0; i < f->warm; i++)
+        CHECK("send", b->send(c, buf, f->size));
+    int64_t t0 = now_ns();
+    for (long i = 0; i < f->count; i++)
+        CHECK("send", b->send(c, buf, f->size));
+    ctl_expect(s.peer_ctl, 'D');
+    int64_t t1 = now_ns();
+    b->close(c);
+    join_server(&s);
+    free(buf);
+    return secs(t1 - t0);
+}
+
+/* v[0]: GB/s (10^9 bytes per second). */
+void wl_stream(const struct backend *b, const struct params *p, enum mode mode,
+               const char *dir, struct result *r)
+{
+    struct flow f = {STREAM_CHUNK, p->stream_bytes / STREAM_CHUNK, 64};
+    double t = run_flow(b, mode, dir, p, &f);
+    r->v[0] = (double)f.count * STREAM_CHUNK / t / 1e9;
+    r->ok = 1;
+}
+
+/* v[0]: millions of 16-byte sends (and receives) per second. */
+void wl_small(const struct backend *b, const struct params *p, enum mode mode,
+              const char *dir, struct result *r)
+{
+    struct flow f = {SMALL_SIZE, p->small_ops, warm(p->small_ops, 10000)};
+    double t = run_flow(b, mode, dir, p, &f);
+    r->v[0] = (double)f.count / t / 1e6;
+    r->ok = 1;
+}
+
+/******************************************************************************/
+/*  Connection rate: connect, send 1 byte, close                              */
+/******************************************************************************/
+
+static void conn_server(struct side *s)
+{
+    const struct backend *b = s->b;
+    long n = *(const long *)s->arg;
+    int ls, c;
+    char x;
+    CHECK("listen", ls = b->listen(s->addr, 128));
+    ctl_put(s->ctl, 'R');
+    for (long i = 0; i < n; i++) {
+        CHECK("accept", c = b->accept(ls));
+        CHECK("recv", b->recv(c, &x, 1));
+        CHECK("close", b->close(c));
+    }
+    ctl_put(s->ctl, 'D');
+    b->lclose(ls);
+}
+
+/* v[0]: connections per second. */
+void wl_connrate(const struct backend *b, const struct params *p,
+                 enum mode mode, const char *dir, struct result *r)
+{
+    long n = p->conns, nw = warm(n, 200), total = n + nw;
+    struct side s = {.b = b, .p = p, .fn = SRV_CONN, .arg = &total,
+                     .arg_size = sizeof(total)};
+    snprintf(s.addr, sizeof(s.addr), "%s/conn", dir);
+    char x = 'x';
+    int c;
+    start_server(&s, mode);
+    ctl_expect(s.peer_ctl, 'R');
+    int64_t t0 = 0;
+    for (long i = 0; i < total; i++) {
+        if (i == nw)
+            t0 = now_ns();
+        CHECK("connect", c = b->connect(s.addr));
+        CHECK("send", b->send(c, &x, 1));
+        CHECK("close", b->close(c));
+    }
+    ctl_expect(s.peer_ctl, 'D');
+    int64_t t1 = now_ns();
+    join_server(&s);
+    r->v[0] = (double)n / secs(t1 - t0);
+    r->ok = 1;
+}
+
+/******************************************************************************/
+/*  Scale: many idle connections, many blocked callers, then a wave           */
+/******************************************************************************/
+
+/*
+ * The measured process (the client) opens N connections to NSERV server
+ * processes (two, so that nng's listener-per-connection still fits each
+ * server's descriptor limit), then starts T threads that each block in
+ * recv on a connection of their own, spread over the N. When all are
+ * blocked it counts its threads. The servers then send a wave: R round trips
+ * on each of the T connections, all at once, timed by the servers.
+ */
+#define NSERV 2
+
+struct scale {
+    int n, t, rounds, stride;
+};
+
+static int caller_conn(const struct scale *x, int j)
+{
+    return j * x->stride + j % NSERV;
+}
+
+static void scale_addr(const struct backend *b, const char *dir, int i,
+                       char *out, size_t len)
+{
+    if (b->one_peer_per_addr)
+        snprintf(out, len, "%s/c%d", dir, i);
+    else
+        snprintf(out, len, "%s/s%d", dir, i % NSERV);
+}
+
+struct wave {
+    const struct backend *b;
+    int c, rounds;
+    pthread_barrier_t *start;
+    atomic_int *blocked;
+};
+
+static void *wave_server(void *arg)
+{
+    struct wave *w = arg;
+    const struct backend *b = w->b;
+    char buf[SCALE_MSG] = {7};
+    pthread_barrier_wait(w->start);
+    for (int i = 0; i < w->rounds; i++) {
+        CHECK("send", b->send(w->c, buf, sizeof(buf)));
+        CHECK("recv", b->recv(w->c, buf, sizeof(buf)));
+    }
+    return NULL;
+}
+
+static void *wave_caller(void *arg)
+{
+    struct wave *w = arg;
+    const struct backend *b = w->b;
+    char buf[SCALE_MSG];
+    atomic_fetch_add(w->blocked, 1);
+    for (int i = 0; i < w->rounds; i++) {
+        CHECK("recv", b->recv(w->c, buf, sizeof(buf)));
+        CHECK("send", b->send(w->c, buf, sizeof(buf)));
+    }
+    return NULL;
+}
+
+static pthread_t spawn(void *(*fn)(void *), void *arg)
+{
+    pthread_attr_t a;
+    pthread_t t;
+    pthread_attr_init(&a);
+    pthread_attr_setstacksize(&a, 256 * 1024);
+    int rc = pthread_create(&t, &a, fn, arg);
+    pthread_attr_destroy(&a);
+    if (rc)
+        bench_fail("pthread_create: %s", strerror(rc));
+    return t;
+}
+
+static void scale_server(struct side *s)
+{
+    const struct backend *b = s->b;
+    const struct scale *x = s->arg;
+    char addr[160];
+    int *conn = calloc((size_t)x->n, sizeof(int));
+    int ls = -1;
+    /* Listen: once, or (nng) once per connection of ours. */
+    for (int i = s->k; i < x->n; i += NSERV) {
+        if (b->one_peer_per_addr || ls < 0) {
+            scale_addr(b, s->dir, i, addr, sizeof(addr));
+            CHECK("listen", conn[i] = b->listen(addr, 1024));
+            ls = conn[i];
+        }
+    }
+    ctl_put(s->ctl, 'R');
+    /* Clients connect in index order, so accepts come in that order too. */
+    for (int i = s->k; i < x->n; i += NSERV)
+        CHECK("accept", conn[i] = b->accept(b->one_peer_per_addr ? conn[i] : ls));
+    int mine = 0;
+    for (int j = 0; j < x->t; j++)
+        mine += caller_conn(x, j) % NSERV == s->k;
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, (unsigned)mine + 1);
+    struct wave *w = calloc((size_t)mine, sizeof(*w));
+    pthread_t *th = calloc((size_t)mine, sizeof(*th));
+    for (int j = 0, m = 0; j < x->t; j++) {
+        int i = caller_conn(x, j);
+        if (i % NSERV != s->k)
+            continue;
+        w[m] = (struct wave){b, conn[i], x->rounds, &start, NULL};
+        th[m] = spawn(wave_server, &w[m]);
+        m++;
+    }
+    ctl_put(s->ctl, 'A');
+    ctl_expect(s->ctl, 'W');
+    pthread_barrier_wait(&start);
+    int64_t t[2] = {now_ns(), 0};
+    for (int m = 0; m < mine; m++)
+        pthread_join(th[m], NULL);
+    t[1] = now_ns();
+    ctl_write(s->ctl, t, sizeof(t));
+    /* Exiting closes everything; the client needs nothing more. */
+}
+
+static long rss_bytes(void)
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f || fscanf(f, "%ld %ld", &pages, &resident) != 2)
+        bench_fail("cannot read /proc/self/statm");
+    fclose(f);
+    return resident * sysconf(_SC_PAGESIZE);
+}
+
+static int count_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        bench_fail("cannot read /proc/self/task");
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* v[0]: wave throughput, thousands of round trips per second; v[1]: the
+   library's threads (all threads minus main minus callers); v[2]: bytes of
+   RSS per idle connection; v[3]: connections actually opened. */
+void wl_scale(const struct backend *b, const struct params *p, enum mode mode,
+              const char *dir, struct result *r)
+{
+    (void)mode; /* always cross-process */
+    struct scale x = {p->scale_conns, p->scale_callers, p->scale_rounds, 0};
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if ((rlim_t)x.n + 64 > rl.rlim_cur) {
+        x.n = (int)rl.rlim_cur - 64;
+        snprintf(r->note, sizeof(r->note),
+                 "only %d connections: RLIMIT_NOFILE is %ld", x.n,
+                 (long)rl.rlim_cur);
+    }
+    if (x.t > x.n / NSERV)
+        x.t = x.n / NSERV;
+    x.stride = x.n / x.t / NSERV * NSERV;
+
+    struct side s[NSERV];
+    for (int k = 0; k < NSERV; k++) {
+        s[k] = (struct side){.b = b, .p = p, .fn = SRV_SCALE, .dir = dir,
+                             .arg = &x, .arg_size = sizeof(x), .k = k};
+        start_server(&s[k], XPROC);
+    }
+    for (int k = 0; k < NSERV; k++)
+        ctl_expect(s[k].peer_ctl, 'R');
+
+    int *conn = calloc((size_t)x.n, sizeof(int));
+    char addr[160];
+    long rss0 = 0;
+    for (int i = 0; i < x.n; i++) {
+        scale_addr(b, dir, i, addr, sizeof(addr));
+        CHECK("connect", conn[i] = b->connect(addr));
+        if (i == 0)
+            rss0 = rss_bytes(); /* the backend is initialised by now */
+    }
+    for (int k = 0; k < NSERV; k++)
+        ctl_expect(s[k].peer_ctl, 'A');
+    long rss1 = rss_bytes();
+
+    atomic_int blocked = 0;
+    struct wave *w = calloc((size_t)x.t, sizeof(*w));
+    pthread_t *th = calloc((size_t)x.t, sizeof(*th));
+    for (int j = 0; j < x.t; j++) {
+        w[j] = (struct wave){b, conn[caller_conn(&x, j)], x.rounds, NULL,
+                             &blocked};
+        th[j] = spawn(wave_caller, &w[j]);
+    }
+    while (atomic_load(&blocked) < x.t)
+        usleep(1000);
+    /* Let every caller get into its recv and park. */
+    usleep(p->quick ? 50000 : 200000);
+    int lib = count_threads() - 1 - x.t;
+
+    for (int k = 0; k < NSERV; k++)
+        ctl_put(s[k].peer_ctl, 'W');
+    for (int j = 0; j < x.t; j++)
+        pthread_join(th[j], NULL);
+    int after = count_threads() - 1;
+    if (after > lib)
+        lib = after;
+    int64_t first = INT64_MAX, last = 0, t[2];
+    for (int k = 0; k < NSERV; k++) {
+        ctl_read(s[k].peer_ctl, t, sizeof(t));
+        first = t[0] < first ? t[0] : first;
+        last = t[1] > last ? t[1] : last;
+    }
+    for (int k = 0; k < NSERV; k++)
+        join_server(&s[k]);
+    /* The connections are left to process exit: closing 10,000 is not
+       what is measured. */
+    r->v[0] = (double)x.t * x.rounds / secs(last - first) / 1e3;
+    r->v[1] = lib;
+    r->v[2] = (double)(rss1 - rss0) / (x.n - 1);
+    r->v[3] = x.n;
+    r->ok = 1;
+}
+
+/******************************************************************************/
+/*  Server sides by number, and the server process's entry                    */
+/******************************************************************************/
+
+static void run_side(struct side *s)
+{
+    static void (*const fns[])(struct side *) = {
+        [SRV_PINGPONG] = pp_server,
+        [SRV_SINK] = sink_server,
+        [SRV_CONN] = conn_server,
+        [SRV_SCALE] = scale_server,
+    };
+    fns[s->fn](s);
+}
+
+/* argv: --server BACKEND FN ADDR DIR K CTL RESULT_FD PARAMS ARG */
+int server_main(int argc, char **argv, const struct backend *const *bs,
+                int nb)
+{
+    if (argc != 11)
+        return 2;
+    struct side s = {.mode = XPROC};
+    for (int i = 0; i < nb; i++)
+        if (!strcmp(bs[i]->name, argv[2]))
+            s.b = bs[i];
+    static struct params p;
+    size_t arg_size = strlen(argv[10]) / 2;
+    void *arg = malloc(arg_size + 1);
+    if (!s.b || hex_decode(argv[9], &p, sizeof(p)) < 0 ||
+        hex_decode(argv[10], arg, arg_size) < 0)
+        return 2;
+    s.fn = (enum server_fn)atoi(argv[3]);
+    snprintf(s.addr, sizeof(s.addr), "%s", argv[4]);
+    s.dir = argv[5];
+    s.k = atoi(argv[6]);
+    s.ctl = atoi(argv[7]);
+    fcntl(s.ctl, F_SETFD, FD_CLOEXEC);
+    s.p = &p;
+    s.arg = arg;
+    s.arg_size = arg_size;
+    bench_set_result_fd(atoi(argv[8]), "server");
+    run_side(&s);
+    _exit(0);
+}
+
+void hex_encode(const void *data, size_t len, char *out)
+{
+    const unsigned char *d = data;
+    for (size_t i = 0; i < len; i++)
+        sprintf(out + 2 * i, "%02x", d[i]);
+    out[2 * len] = 0;
+}
+
+int hex_decode(const char *in, void *data, size_t len)
+{
+    unsigned char *d = data;
+    if (strlen(in) != 2 * len)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned v;
+        if (sscanf(in + 2 * i, "%2x", &v) != 1)
+            return -1;
+        d[i] = (unsigned char)v;
+    }
+    return 0;
+}
+
+/******************************************************************************/
+/*  Deadline precision                                                        */
+/******************************************************************************/
+
+/* v[0] p50, v[1] p99, v[2] max: microseconds late; v[3]: early returns.
+   A receive that timed out is finished (tdill kills that direction), so
+   each sample uses a fresh pair. */
+void wl_deadline(const struct backend *b, const struct params *p,
+                 enum mode mode, const char *dir, struct result *r)
+{
+    (void)mode;
+    (void)dir;
+    int n = p->deadline_samples, nw = 10, early = 0;
+    int64_t *late = malloc(sizeof(*late) * (size_t)n);
+    for (int i = 0; i < nw + n; i++) {
+        int c[2];
+        char x;
+        int64_t deadline;
+        CHECK("pair", b->pair(c));
+        int rc = b->recv_timeout(c[0], &x, 1, p->deadline_ms, &deadline);
+        int64_t t = now_ns();
+        if (rc == 0 || errno != ETIMEDOUT)
+            bench_fail("%s: recv with a deadline: %s", b->name,
+                       rc == 0 ? "got data" : strerror(errno));
+        b->close(c[0]);
+        b->close(c[1]);
+        if (i < nw)
+            continue;
+        late[i - nw] = t - deadline;
+        early += t < deadline;
+    }
+    qsort(late, (size_t)n, sizeof(*late), cmp_i64);
+    r->v[0] = (double)pct(late, n, 0.50) / 1e3;
+    r->v[1] = (double)pct(late, n, 0.99) / 1e3;
+    r->v[2] = (double)late[n - 1] / 1e3;
+    r->v[3] = early;
+    if (early)
+        snprintf(r->note, sizeof(r->note), "%d of %d returned early", early, n);
+    free(late);
+    r->ok = 1;
+}
+
+/******************************************************************************/
+/*  Multi-core scaling: P thread pairs on pair connections                    */
+/******************************************************************************/
+
+struct lane {
+    const struct backend *b;
+    int c;
+    long count;
+    size_t size;
+    pthread_barrier_t *start;
+    int64_t t0, t1;
+};
+
+static void *lane_echo(void *arg)
+{
+    struct lane *l = arg;
+    const struct backend *b = l->b;
+    char buf[PP_SIZE];
+    for (long i = 0; i < l->count; i++) {
+        CHECK("recv", b->recv(l->c, buf, sizeof(buf)));
+        CHECK("send", b->send(l->c, buf, sizeof(buf)));
+    }
+    return NULL;
+}
+
+static void *lane_ping(void *arg)
+{
+    struct lane *l = arg;
+    const struct backend *b = l->b;
+    char buf[PP_SIZE] = {3};
+    pthread_barrier_wait(l->start);
+    l->t0 = now_ns();
+    for (long i = 0; i < l->count; i++) {
+        CHECK("send", b->send(l->c, buf, sizeof(buf)));
+        CHECK("recv", b->recv(l->c, buf, sizeof(buf)));
+    }
+    l->t1 = now_ns();
+    return NULL;
+}
+
+static void *lane_source(void *arg)
+{
+    struct lane *l = arg;
+    const struct backend *b = l->b;
+    char *buf = calloc(1, l->size);
+    pthread_barrier_wait(l->start);
+    l->t0 = now_ns();
+    for (long i = 0; i < l->count; i++)
+        CHECK("send", b->send(l->c, buf, l->size));
+    free(buf);
+    return NULL;
+}
+
+static void *lane_sink(void *arg)
+{
+    struct lane *l = arg;
+    const struct backend *b = l->b;
+    char *buf = malloc(l->size);
+    for (long i = 0; i < l->count; i++)
+        CHECK("recv", b->recv(l->c, buf, l->size));
+    l->t1 = now_ns();
+    free(buf);
+    return NULL;
+}
+
+/* Runs P lanes; `active` starts after the barrier and `passive` answers.
+   Returns the seconds from the first start to the last finish. Closes the
+   side that received last first (nng closes a sender only once its peer has
+   gone). */
+static double run_lanes(const struct backend *b, const struct params *p,
+                        long count, size_t size, void *(*active)(void *),
+                        void *(*passive)(void *), int close_active_first)
+{
+    int np = p->scaling_pairs;
+    struct lane *a = calloc((size_t)np, sizeof(*a)), *q = calloc((size_t)np, sizeof(*q));
+    pthread_t *ta = calloc((size_t)np, sizeof(*ta)), *tq = calloc((size_t)np, sizeof(*tq));
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, (unsigned)np);
+    for (int i = 0; i < np; i++) {
+        int c[2];
+        CHECK("pair", b->pair(c));
+        a[i] = (struct lane){b, c[0], count, size, &start, 0, 0};
+        q[i] = (struct lane){b, c[1], count, size, &start, 0, 0};
+    }
+    for (int i = 0; i < np; i++) {
+        tq[i] = spawn(passive, &q[i]);
+        ta[i] = spawn(active, &a[i]);
+    }
+    int64_t first = INT64_MAX, last = 0;
+    for (int i = 0; i < np; i++) {
+        pthread_join(ta[i], NULL);
+        pthread_join(tq[i], NULL);
+        int64_t t1 = a[i].t1 ? a[i].t1 : q[i].t1;
+        first = a[i].t0 < first ? a[i].t0 : first;
+        last = t1 > last ? t1 : last;
+    }
+    for (int i = 0; i < np; i++) {
+        b->close(close_active_first ? a[i].c : q[i].c);
+        b->close(close_active_first ? q[i].c : a[i].c);
+    }
+    free(a);
+    free(q);
+    free(ta);
+    free(tq);
+    return secs(last - first);
+}
+
+/* v[0]: millions of round trips per second, all pairs together. */
+void wl_scaling_pingpong(const struct backend *b, const struct params *p,
+                         enum mode mode, const char *dir, struct result *r)
+{
+    (void)mode;
+    (void)dir;
+    long per = p->scaling_rts / p->scaling_pairs;
+    double t = run_lanes(b, p, per, PP_SIZE, lane_ping, lane_echo, 1);
+    r->v[0] = (double)per * p->scaling_pairs / t / 1e6;
+    r->ok = 1;
+}
+
+/* v[0]: GB/s, all pairs together. */
+void wl_scaling_stream(const struct backend *b, const struct params *p,
+                       enum mode mode, const char *dir, struct result *r)
+{
+    (void)mode;
+    (void)dir;
+    long per = p->scaling_bytes / p->scaling_pairs / STREAM_CHUNK;
+    double t = run_lanes(b, p, per, STREAM_CHUNK, lane_source, lane_sink, 0);
+    r->v[0] = (double)per * p->scaling_pairs * STREAM_CHUNK / t / 1e9;
+    r->ok = 1;
+}
