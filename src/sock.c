@@ -457,10 +457,13 @@ static int take_passed_fds(struct msghdr *m, int *out)
                 close(fd);
         }
     }
-    if (first < 0)
-        return EPROTO;
-    *out = first;
-    return 0;
+    if (first >= 0) {
+        *out = first;
+        return 0;
+    }
+    /* NB: with no descriptor free, the kernel drops the passed one and says
+       only MSG_CTRUNC; the byte did carry a descriptor, so not EPROTO. */
+    return (m->msg_flags & MSG_CTRUNC) ? EMFILE : EPROTO;
 }
 
 int td_sock_recvfd(struct td_sock *s, int64_t deadline, int *fd)
