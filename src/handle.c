@@ -187,6 +187,7 @@ static void wait_for_last_reference(struct slot *s)
     while (atomic_load_explicit(&s->state, memory_order_acquire) & ST_REFS) {
         struct td_waiter w;
         td_waiter_init(&w, 0);
+        w.uncancellable = true;
         w.next = closers;
         closers = &w;
         td_waiter_park(&w, &close_mu, TD_NEVER);

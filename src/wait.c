@@ -34,6 +34,7 @@ void td_waiter_init(struct td_waiter *w, uint32_t events)
     w->next = NULL;
     w->backend = backend;
     w->ctx = NULL;
+    w->uncancellable = false;
     if (!backend) {
         pthread_once(&attr_once, init_attr);
         pthread_cond_init(&w->cond, &monotonic_attr);

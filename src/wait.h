@@ -2,6 +2,7 @@
 #define TD_WAIT_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "tdill.h"
@@ -32,6 +33,9 @@ struct td_waiter {
     struct td_waiter *next; /* in the object's list of waiters */
     const struct td_wait_backend *backend; /* NULL: the thread sleeps */
     void *ctx;                             /* the backend's own */
+    /* Set for waits that must end even in a cancelled coroutine (a closer
+       waiting for the last reference): the backend then parks normally. */
+    bool uncancellable;
 };
 
 struct td_wait_backend {
