@@ -1,0 +1,45 @@
+# The coroutine front-end, libtdill_coro (configure --disable-coro drops it).
+# It links against libtdill and uses nothing of it but exported symbols.
+if ENABLE_CORO
+include_HEADERS += include/tdill_coro.h
+pkgconfig_DATA += tdill_coro.pc
+lib_LTLIBRARIES += libtdill_coro.la
+libtdill_coro_la_SOURCES = \
+	src/coro/coro.h src/coro/san.h \
+	src/coro/ctx.c \
+	src/coro/sched.c \
+	src/coro/timer.c \
+	src/coro/wait.c \
+	src/coro/stack.c \
+	src/coro/go.c \
+	src/coro/bundle.c
+# NB: the plain names (bundle, go, ...) are macros; our own code has
+# struct fields with those names.
+libtdill_coro_la_CPPFLAGS = $(AM_CPPFLAGS) -DTDILL_DISABLE_RAW_NAMES
+libtdill_coro_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden
+libtdill_coro_la_LIBADD = libtdill.la
+libtdill_coro_la_LDFLAGS = -version-info 0:0:0 -no-undefined
+
+# An example: an echo server and its clients, all coroutines.
+noinst_PROGRAMS += examples/coro/echo_coro
+examples_coro_echo_coro_SOURCES = examples/coro/echo_coro.c
+examples_coro_echo_coro_LDADD = libtdill_coro.la libtdill.la
+
+if HAVE_CHECK
+check_PROGRAMS += tests/coro/test_coro
+TESTS += tests/coro/test_coro
+tests_coro_test_coro_SOURCES = \
+	tests/coro/test_coro.c tests/coro/test_cancel.c \
+	tests/coro/test_bundle.c tests/coro/test_threads.c \
+	tests/coro/go_args.c tests/coro/go_args_O0.c \
+	tests/coro/raw_names_off.c tests/coro/coro_tests.h \
+	tests/coro/coro_util.c
+tests_coro_test_coro_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_coro_test_coro_LDADD = libtdill_coro.la libtdill.la $(CHECK_LIBS)
+endif
+
+# Context-switch cost against a thread wake-up: built, run by hand.
+noinst_PROGRAMS += tests/coro/switch_cost
+tests_coro_switch_cost_SOURCES = tests/coro/switch_cost.c
+tests_coro_switch_cost_LDADD = libtdill_coro.la libtdill.la
+endif
