@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -20,9 +21,18 @@
    spin[dir] times. A wait that spinning ended widens the budget, a wait
    that had to park narrows it, so a busy peer costs no thread hop and an
    idle one costs little CPU. */
+#ifndef SPIN_MIN
 #define SPIN_MIN 0
+#endif
+#ifndef SPIN_START
 #define SPIN_START 16
+#endif
+#ifndef SPIN_YIELD_AFTER
+#define SPIN_YIELD_AFTER 8
+#endif
+#ifndef SPIN_MAX
 #define SPIN_MAX 256
+#endif
 
 static int ncpus(void)
 {
@@ -153,7 +163,10 @@ static int wait_for(struct td_sock *s, uint32_t events, int64_t deadline,
     if (atomic_load_explicit(&s->closing, memory_order_relaxed))
         return ECANCELED;
     if (spin && *spins < *spin) {
-        (*spins)++;
+        /* NB: past the first few tries, let the peer have this CPU: when
+           the machine is busy, it may be waiting for ours. */
+        if (++*spins > SPIN_YIELD_AFTER)
+            sched_yield();
         return 0;
     }
     if (spin) {
