@@ -1,6 +1,5 @@
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -164,10 +163,9 @@ static int wait_for(struct td_sock *s, uint32_t events, int64_t deadline,
         return ECANCELED;
     if (spin && *spins < *spin) {
         /* NB: past the first few tries, let the peer have this CPU: when
-           the machine is busy, it may be waiting for ours. */
-        if (++*spins > SPIN_YIELD_AFTER)
-            sched_yield();
-        return 0;
+           the machine is busy, it may be waiting for ours (or be a
+           coroutine of this very thread). */
+        return td_wait_pause(++*spins, SPIN_YIELD_AFTER);
     }
     if (spin) {
         *spin = *spin / 2 > SPIN_MIN ? *spin / 2 : SPIN_MIN;

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <sched.h>
 #include <time.h>
 
 #include "now.h"
@@ -25,6 +26,18 @@ TDILL_EXPORT void tdill__wait_backend_set(const struct td_wait_backend *b)
 int td_wait_enter(void)
 {
     return backend ? backend->enter() : 0;
+}
+
+int td_wait_pause(int tries, int polite)
+{
+    if (backend && backend->pause) {
+        backend->pause();
+        /* Others ran: one of them may have cancelled us. */
+        return backend->enter();
+    }
+    if (tries > polite)
+        sched_yield();
+    return 0;
 }
 
 void td_waiter_init(struct td_waiter *w, uint32_t events)

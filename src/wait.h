@@ -48,6 +48,9 @@ struct td_wait_backend {
     /* Instead of signalling the condvar; w->state is already set and the
        object's mutex is held. May be called from any thread. */
     void (*wake)(struct td_waiter *w);
+    /* Between two tries of an operation that would block, before parking:
+       let others run (the thread's other coroutines). No lock is held. */
+    void (*pause)(void);
 };
 
 /* Installs b for the calling thread (NULL: plain blocking). Exported for
@@ -56,6 +59,12 @@ TDILL_EXPORT void tdill__wait_backend_set(const struct td_wait_backend *b);
 
 /* 0, or the error a blocking call must fail with before doing anything. */
 int td_wait_enter(void);
+
+/* Between two tries of an operation, while spinning before a park: gives
+   the CPU away (to the thread's other coroutines under a backend, to other
+   threads past the first `polite` tries otherwise). Returns 0, or the error
+   to fail with if the caller was cancelled meanwhile. */
+int td_wait_pause(int tries, int polite);
 
 void td_waiter_init(struct td_waiter *w, uint32_t events);
 void td_waiter_fini(struct td_waiter *w);

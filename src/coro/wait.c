@@ -64,10 +64,20 @@ static void backend_wake(struct td_waiter *w)
     tdc_poke(w->ctx);
 }
 
+/* While the core spins before parking: the peer may well be a coroutine of
+   this thread, which can only make progress if we step aside. */
+static void backend_pause(void)
+{
+    struct tdc_sched *s = tdc_sched();
+    tdc_ready_push(s, s->cur);
+    tdc_schedule(s);
+}
+
 const struct td_wait_backend tdc_backend = {
-    backend_enter,
-    backend_park,
-    backend_wake,
+    .enter = backend_enter,
+    .park = backend_park,
+    .wake = backend_wake,
+    .pause = backend_pause,
 };
 
 /******************************************************************************/
