@@ -59,5 +59,41 @@ man_aliases3 = \
 dist_man3_MANS = $(man_pages3) $(man_aliases3)
 dist_man7_MANS = man/tdill.7
 
+# The coroutine front-end's pages, installed with libtdill_coro.
+coro_man_pages3 = \
+	man/tdill_bundle.3 \
+	man/tdill_go.3 \
+	man/tdill_msleep.3 \
+	man/tdill_yield.3
+
+coro_man_aliases3 = \
+	man/bundle.3 \
+	man/bundle_go.3 \
+	man/bundle_go_mem.3 \
+	man/bundle_mem.3 \
+	man/bundle_wait.3 \
+	man/coroutine.3 \
+	man/go.3 \
+	man/go_mem.3 \
+	man/msleep.3 \
+	man/yield.3 \
+	man/tdill_bundle_go.3 \
+	man/tdill_bundle_go_mem.3 \
+	man/tdill_bundle_mem.3 \
+	man/tdill_bundle_wait.3 \
+	man/tdill_coroutine.3 \
+	man/tdill_go_mem.3
+
+coro_man_pages7 = man/tdill_coro.7
+
+# NB: a dist_ variable set under a condition is distributed only in that
+# condition, so EXTRA_DIST carries the pages into every tarball, also one
+# made after configure --disable-coro.
+if ENABLE_CORO
+dist_man3_MANS += $(coro_man_pages3) $(coro_man_aliases3)
+dist_man7_MANS += $(coro_man_pages7)
+endif
+EXTRA_DIST += $(coro_man_pages3) $(coro_man_aliases3) $(coro_man_pages7)
+
 TESTS += man/lint.sh
 EXTRA_DIST += man/lint.sh
