@@ -10,7 +10,15 @@ examples_echo_client_LDADD = libtdill.la
 examples_fdpass_SOURCES = examples/fdpass.c
 examples_fdpass_LDADD = libtdill.la
 
-EXTRA_DIST += examples/demo.sh
+# A porting example (see examples/legacy/README.md): a classic blocking
+# thread-per-client server, and the same program converted to tdill. The
+# first uses plain sockets and links nothing extra.
+noinst_PROGRAMS += examples/legacy/blocking_server examples/legacy/tdill_server
+examples_legacy_blocking_server_SOURCES = examples/legacy/blocking_server.c
+examples_legacy_tdill_server_SOURCES = examples/legacy/tdill_server.c
+examples_legacy_tdill_server_LDADD = libtdill.la
+
+EXTRA_DIST += examples/demo.sh examples/legacy/README.md
 
 # Runs the echo server, the echo client against it, and fdpass; prints a
 # summary and fails unless all of them worked.
