@@ -361,6 +361,10 @@ int td_sock_drain(struct td_sock *s, int64_t deadline)
 
 int td_sock_accept(struct td_sock *s, int64_t deadline, int *fd)
 {
+    /* Several threads may accept at once, so the budget is not adaptive
+       (it would be shared state): a fixed, short spin. */
+    int spins = 0;
+    uint16_t spin = ncpus() > 1 ? SPIN_START : 0;
     for (;;) {
         int a = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (a >= 0) {
@@ -373,7 +377,7 @@ int td_sock_accept(struct td_sock *s, int64_t deadline, int *fd)
             return ENOMEM;
         if (errno != EAGAIN)
             return errno;
-        int rc = wait_for(s, EPOLLIN, deadline, NULL, NULL);
+        int rc = wait_for(s, EPOLLIN, deadline, &spins, &spin);
         if (rc)
             return rc;
     }
