@@ -233,6 +233,12 @@ START_TEST(io_threads_start_at_the_first_wait_and_follow_tdill_io_threads)
         fprintf(stderr, "valgrind: TDILL_IO_THREADS probe skipped\n");
         return;
     }
+    if (SAN_THREADS) {
+        /* TSan's own background thread comes and goes: exact counts of a
+           fresh process were seen off by two. The plain runs check them. */
+        fprintf(stderr, "tsan: TDILL_IO_THREADS probe skipped\n");
+        return;
+    }
     run_probe(NULL, &before, &after);
     ck_assert_int_eq(before, 0);
     ck_assert_int_eq(after - SAN_THREADS, 2);
