@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -127,6 +128,13 @@ int td_handle_make(const struct td_vfs *vfs, void *obj, int *h)
     return rc;
 }
 
+/* Does slot state st still belong to handle h, and is it not closing? */
+static bool open_as(uint64_t st, int h)
+{
+    return (st & ST_LIVE) && !(st & ST_CLOSING) &&
+           ST_GEN(st) == (uint32_t)handle_gen(h);
+}
+
 static int acquire_slot(int h, struct slot **out)
 {
     struct slot *s = slot_of(h);
@@ -134,8 +142,7 @@ static int acquire_slot(int h, struct slot **out)
         return EBADF;
     uint64_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
     do {
-        if (!(st & ST_LIVE) || (st & ST_CLOSING) ||
-            ST_GEN(st) != (uint32_t)handle_gen(h))
+        if (!open_as(st, h))
             return EBADF;
     } while (!atomic_compare_exchange_weak_explicit(
         &s->state, &st, st + 1, memory_order_acquire, memory_order_relaxed));
@@ -156,16 +163,13 @@ int td_handle_acquire_any(int h, void **obj, const struct td_vfs **vfs)
 
 int td_handle_acquire(int h, const struct td_vfs *vfs, void **obj)
 {
-    struct slot *s;
-    int rc = acquire_slot(h, &s);
-    if (rc)
-        return rc;
-    if (vfs && s->vfs != vfs) {
+    const struct td_vfs *kind;
+    int rc = td_handle_acquire_any(h, obj, &kind);
+    if (rc == 0 && vfs && kind != vfs) {
         td_handle_release(h);
-        return ENOTSUP;
+        rc = ENOTSUP;
     }
-    *obj = s->obj;
-    return 0;
+    return rc;
 }
 
 void td_handle_release(int h)
@@ -225,8 +229,7 @@ int td_handle_close(int h)
     /* 1. Mark the slot closing: from now on nobody new gets in. */
     uint64_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
     do {
-        if (!(st & ST_LIVE) || (st & ST_CLOSING) ||
-            ST_GEN(st) != (uint32_t)handle_gen(h))
+        if (!open_as(st, h))
             return EBADF;
     } while (!atomic_compare_exchange_weak_explicit(
         &s->state, &st, st | ST_CLOSING, memory_order_acq_rel,
