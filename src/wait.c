@@ -91,3 +91,29 @@ void td_waiter_wake(struct td_waiter *w, enum td_wait_state state)
     else
         pthread_cond_signal(&w->cond);
 }
+
+/* The waiter as the coroutine front-end (a separate library) sees it. NB:
+   wrappers rather than exporting the td_ functions themselves, so that the
+   core's own calls stay direct instead of going through the PLT. */
+TDILL_EXPORT void tdill__waiter_init(struct td_waiter *w, uint32_t events)
+{
+    td_waiter_init(w, events);
+}
+
+TDILL_EXPORT void tdill__waiter_fini(struct td_waiter *w)
+{
+    td_waiter_fini(w);
+}
+
+TDILL_EXPORT enum td_wait_state tdill__waiter_park(struct td_waiter *w,
+                                                   pthread_mutex_t *mu,
+                                                   int64_t deadline_ns)
+{
+    return td_waiter_park(w, mu, deadline_ns);
+}
+
+TDILL_EXPORT void tdill__waiter_wake(struct td_waiter *w,
+                                     enum td_wait_state state)
+{
+    td_waiter_wake(w, state);
+}

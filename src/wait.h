@@ -33,8 +33,9 @@ struct td_waiter {
     struct td_waiter *next; /* in the object's list of waiters */
     const struct td_wait_backend *backend; /* NULL: the thread sleeps */
     void *ctx;                             /* the backend's own */
-    /* Set for waits that must end even in a cancelled coroutine (a closer
-       waiting for the last reference): the backend then parks normally. */
+    /* Set for waits that must not end early in a cancelled coroutine (a
+       closer waiting for the last reference, hclose on a bundle): the
+       backend then parks normally. */
     bool uncancellable;
 };
 
@@ -78,5 +79,15 @@ enum td_wait_state td_waiter_park(struct td_waiter *w, pthread_mutex_t *mu,
 /* Sets the state and wakes the sleeper. The object's mutex must be held:
    the waiter lives on the sleeper's stack and is gone once it unlocks. */
 void td_waiter_wake(struct td_waiter *w, enum td_wait_state state);
+
+/* The same, exported for the coroutine front-end only (not public API):
+   its bundles wait like the core's objects. */
+TDILL_EXPORT void tdill__waiter_init(struct td_waiter *w, uint32_t events);
+TDILL_EXPORT void tdill__waiter_fini(struct td_waiter *w);
+TDILL_EXPORT enum td_wait_state tdill__waiter_park(struct td_waiter *w,
+                                                   pthread_mutex_t *mu,
+                                                   int64_t deadline_ns);
+TDILL_EXPORT void tdill__waiter_wake(struct td_waiter *w,
+                                     enum td_wait_state state);
 
 #endif

@@ -34,28 +34,30 @@ void tdc_bundle_init(struct tdc_bundle *b, bool heap)
     b->stack = NULL;
 }
 
-/* Waits until a member leaves the bundle empty, or the deadline. Called
-   and returns with b->mu held. */
+/* Waits until a member leaves the bundle empty, the deadline or, if
+   cancellable, the calling coroutine's cancellation. Called and returns
+   with b->mu held. */
 static enum td_wait_state wait_empty(struct tdc_bundle *b, int64_t deadline,
                                      bool cancellable)
 {
     struct td_waiter w;
-    tdc_waiter_init(&w);
+    tdill__waiter_init(&w, 0);
+    w.uncancellable = !cancellable;
     w.next = b->waiters;
     b->waiters = &w;
-    enum td_wait_state st = tdc_waiter_park(&w, &b->mu, deadline, cancellable);
+    enum td_wait_state st = tdill__waiter_park(&w, &b->mu, deadline);
     struct td_waiter **p = &b->waiters;
     while (*p != &w)
         p = &(*p)->next;
     *p = w.next;
-    tdc_waiter_fini(&w);
+    tdill__waiter_fini(&w);
     return st;
 }
 
 static void wake_all(struct tdc_bundle *b, enum td_wait_state st)
 {
     for (struct td_waiter *w = b->waiters; w; w = w->next)
-        tdc_waiter_wake(w, st);
+        tdill__waiter_wake(w, st);
 }
 
 int tdc_bundle_join(struct tdc_bundle *b, struct tdc_cr *cr)

@@ -171,15 +171,6 @@ void tdc_ready_push(struct tdc_sched *s, struct tdc_cr *cr);
 
 extern const struct td_wait_backend tdc_backend;
 
-/* Waiters on the front-end's own objects, usable from any thread: they park
-   the coroutine where the thread has a scheduler, else sleep the thread.
-   A cancellable park returns TD_CANCELED once the caller is cancelled. */
-void tdc_waiter_init(struct td_waiter *w);
-void tdc_waiter_fini(struct td_waiter *w);
-enum td_wait_state tdc_waiter_park(struct td_waiter *w, pthread_mutex_t *mu,
-                                   int64_t deadline, bool cancellable);
-void tdc_waiter_wake(struct td_waiter *w, enum td_wait_state state);
-
 /* 0, or ECANCELED if the calling coroutine was cancelled. */
 int tdc_check_canceled(void);
 

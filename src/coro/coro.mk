@@ -32,10 +32,9 @@ tests_coro_test_coro_SOURCES = \
 	tests/coro/test_coro.c tests/coro/test_cancel.c \
 	tests/coro/test_bundle.c tests/coro/test_threads.c \
 	tests/coro/go_args.c tests/coro/go_args_O0.c \
-	tests/coro/raw_names_off.c tests/coro/coro_tests.h \
-	tests/coro/coro_util.c
-tests_coro_test_coro_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_coro_test_coro_LDADD = libtdill_coro.la libtdill.la $(CHECK_LIBS)
+	tests/coro/raw_names_off.c tests/coro/coro_tests.h $(TU_SRC)
+tests_coro_test_coro_CFLAGS = $(TU_CFLAGS)
+tests_coro_test_coro_LDADD = libtdill_coro.la $(TU_LDADD)
 endif
 
 # Context-switch cost against a thread wake-up: built, run by hand.

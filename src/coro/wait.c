@@ -1,12 +1,13 @@
 #include <errno.h>
-#include <time.h>
 
 #include "coro.h"
 
 /*
- * The wait backend the core's waiters use on a thread that runs coroutines,
- * and the front-end's own waiters (bundle_wait, hclose on a bundle), which
- * must also work on threads that never ran a coroutine.
+ * The wait backend the core's waiters use on a thread that runs coroutines.
+ * The front-end's own waiters (bundle_wait, hclose on a bundle) are the
+ * core's too: sched.c installs this backend together with the thread's
+ * scheduler, so they park a coroutine where one runs and sleep the thread
+ * on any other.
  *
  * A parked context is resumed by tdc_poke() from whichever thread changed
  * the waiter's state; it also resumes at its deadline, on cancellation, and
@@ -54,8 +55,9 @@ static enum td_wait_state backend_park(struct td_waiter *w,
                                        pthread_mutex_t *mu, int64_t deadline)
 {
     struct tdc_sched *s = tdc_sched();
-    /* A closer waiting for a handle's last reference must wait even in a
-       cancelled coroutine: the holder may be another coroutine here. */
+    /* A closer (of a handle's last reference, of a bundle) must wait even
+       in a cancelled coroutine: what it waits for may be another coroutine
+       here. */
     return park_here(s, w, mu, deadline, !w->uncancellable);
 }
 
@@ -79,60 +81,3 @@ const struct td_wait_backend tdc_backend = {
     .wake = backend_wake,
     .pause = backend_pause,
 };
-
-/******************************************************************************/
-/*  The front-end's own waiters                                               */
-/******************************************************************************/
-
-void tdc_waiter_init(struct td_waiter *w)
-{
-    w->state = TD_WAITING;
-    w->events = 0;
-    w->next = NULL;
-    w->ctx = NULL;
-    w->uncancellable = false;
-    w->backend = tdc_sched() ? &tdc_backend : NULL;
-    if (!w->backend) {
-        pthread_condattr_t attr;
-        pthread_condattr_init(&attr);
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-        pthread_cond_init(&w->cond, &attr);
-        pthread_condattr_destroy(&attr);
-    }
-}
-
-void tdc_waiter_fini(struct td_waiter *w)
-{
-    if (!w->backend)
-        pthread_cond_destroy(&w->cond);
-}
-
-enum td_wait_state tdc_waiter_park(struct td_waiter *w, pthread_mutex_t *mu,
-                                   int64_t deadline, bool cancellable)
-{
-    if (w->backend)
-        return park_here(tdc_sched(), w, mu, deadline, cancellable);
-    struct timespec ts = {0, 0};
-    if (deadline != TD_NEVER) {
-        ts.tv_sec = deadline / 1000000000;
-        ts.tv_nsec = deadline % 1000000000;
-    }
-    while (w->state == TD_WAITING) {
-        if (deadline == TD_NEVER)
-            pthread_cond_wait(&w->cond, mu);
-        else if (pthread_cond_timedwait(&w->cond, mu, &ts) == ETIMEDOUT)
-            break;
-    }
-    return w->state;
-}
-
-void tdc_waiter_wake(struct td_waiter *w, enum td_wait_state state)
-{
-    if (w->state != TD_WAITING)
-        return;
-    w->state = state;
-    if (w->backend)
-        tdc_poke(w->ctx);
-    else
-        pthread_cond_signal(&w->cond);
-}

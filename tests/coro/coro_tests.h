@@ -6,63 +6,19 @@
 #ifndef TDILL_TESTS_CORO_H
 #define TDILL_TESTS_CORO_H
 
-#include <check.h>
-#include <errno.h>
-#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <tdill_coro.h>
 
-/* Helpers (coro_util.c). The program runs in a temporary directory of its
-   own, for socket paths; a hang fails the test after CT_TIMEOUT seconds. */
-#define CT_PATH_MAX 4096
-#define CT_TIMEOUT 30
+#include "../util.h"
 
-int ct_main(Suite *s);
-TCase *ct_tcase(const char *name);
-/* A fresh path in the program's directory. */
-const char *ct_path(char *buf, const char *tag);
-/* A connected pair of handles; fails the test if it can't. */
-void ct_pair(int s[2]);
-/* Sleeps the whole thread, running none of its coroutines. */
-void ct_sleep_ms(int ms);
-uint64_t ct_rand(uint64_t *state);
-/* Raises the soft limit on descriptors to the hard one. */
-void ct_raise_nofile(void);
-const char *ct_errname(int err);
 /* True when Check runs every test in this one process (CK_FORK=no). */
-int ct_nofork(void);
-
-/* The call must fail with -1 and exactly errno err. */
-#define CT_FAILS(expr, err)                                                   \
-    do {                                                                      \
-        errno = 0;                                                            \
-        long ct_rc_ = (long)(expr);                                           \
-        int ct_e_ = errno;                                                    \
-        ck_assert_msg(ct_rc_ == -1 && ct_e_ == (err),                         \
-                      "%s: expected -1 with %s, got %ld with %s", #expr,      \
-                      ct_errname(err), ct_rc_, ct_errname(ct_e_));            \
-    } while (0)
-
-/* The call must return exactly 0. */
-#define CT_OK(expr)                                                           \
-    do {                                                                      \
-        errno = 0;                                                            \
-        long ct_rc_ = (long)(expr);                                           \
-        int ct_e_ = errno;                                                    \
-        ck_assert_msg(ct_rc_ == 0, "%s: expected 0, got %ld with %s", #expr,  \
-                      ct_rc_, ct_errname(ct_e_));                             \
-    } while (0)
-
-/* The call must return a handle (>= 0), stored in var. */
-#define CT_HANDLE(var, expr)                                                  \
-    do {                                                                      \
-        errno = 0;                                                            \
-        (var) = (expr);                                                       \
-        int ct_e_ = errno;                                                    \
-        ck_assert_msg((var) >= 0, "%s: expected a handle, got %d with %s",    \
-                      #expr, (int)(var), ct_errname(ct_e_));                  \
-    } while (0)
+static inline int ct_nofork(void)
+{
+    const char *f = getenv("CK_FORK");
+    return f && strcmp(f, "no") == 0;
+}
 
 void coro_add_basic(Suite *s);
 void coro_add_cancel(Suite *s);

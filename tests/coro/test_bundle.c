@@ -18,24 +18,24 @@ START_TEST(bundle_wait_returns_once_every_member_finished)
 {
     done = 0;
     int b;
-    CT_HANDLE(b, bundle());
+    TU_HANDLE(b, bundle());
     int64_t d = now() + 20;
     for (int i = 0; i < 10; i++)
-        CT_OK(bundle_go(b, nap(d + i)));
-    CT_OK(bundle_wait(b, -1));
+        TU_OK(bundle_go(b, nap(d + i)));
+    TU_OK(bundle_wait(b, -1));
     ck_assert_int_eq(done, 10);
     ck_assert_int_ge(now(), d + 9);
-    CT_OK(hclose(b));
+    TU_OK(hclose(b));
 }
 END_TEST
 
 START_TEST(bundle_wait_on_an_empty_bundle_returns_at_once)
 {
     int b;
-    CT_HANDLE(b, bundle());
-    CT_OK(bundle_wait(b, 0));
-    CT_OK(bundle_wait(b, -1));
-    CT_OK(hclose(b));
+    TU_HANDLE(b, bundle());
+    TU_OK(bundle_wait(b, 0));
+    TU_OK(bundle_wait(b, -1));
+    TU_OK(hclose(b));
 }
 END_TEST
 
@@ -43,17 +43,17 @@ START_TEST(bundle_wait_times_out_and_leaves_the_members_running)
 {
     done = cancelled = 0;
     int b;
-    CT_HANDLE(b, bundle());
+    TU_HANDLE(b, bundle());
     for (int i = 0; i < 5; i++)
-        CT_OK(bundle_go(b, nap(now() + 300)));
+        TU_OK(bundle_go(b, nap(now() + 300)));
     int64_t t = now();
-    CT_FAILS(bundle_wait(b, t + 20), ETIMEDOUT);
+    TU_FAILS(bundle_wait(b, t + 20), ETIMEDOUT);
     ck_assert_int_ge(now() - t, 20);
-    CT_FAILS(bundle_wait(b, 0), ETIMEDOUT);
+    TU_FAILS(bundle_wait(b, 0), ETIMEDOUT);
     ck_assert_int_eq(done + cancelled, 0);
-    CT_OK(bundle_wait(b, now() + 5000));
+    TU_OK(bundle_wait(b, now() + 5000));
     ck_assert_int_eq(done, 5);
-    CT_OK(hclose(b));
+    TU_OK(hclose(b));
 }
 END_TEST
 
@@ -61,16 +61,16 @@ START_TEST(hclose_cancels_every_member_and_waits_for_them)
 {
     done = cancelled = 0;
     int b;
-    CT_HANDLE(b, bundle());
+    TU_HANDLE(b, bundle());
     for (int i = 0; i < 20; i++)
-        CT_OK(bundle_go(b, nap(-1)));
-    CT_OK(bundle_go(b, nap(now() + 1)));
-    CT_OK(msleep(now() + 10));
+        TU_OK(bundle_go(b, nap(-1)));
+    TU_OK(bundle_go(b, nap(now() + 1)));
+    TU_OK(msleep(now() + 10));
     ck_assert_int_eq(done, 1);
-    CT_OK(hclose(b));
+    TU_OK(hclose(b));
     ck_assert_int_eq(cancelled, 20);
-    CT_FAILS(bundle_wait(b, 0), EBADF);
-    CT_FAILS(bundle_go(b, nap(-1)), EBADF);
+    TU_FAILS(bundle_wait(b, 0), EBADF);
+    TU_FAILS(bundle_go(b, nap(-1)), EBADF);
 }
 END_TEST
 
@@ -80,16 +80,16 @@ START_TEST(bundle_mem_keeps_the_bundle_in_the_callers_storage)
     done = cancelled = 0;
     for (int round = 0; round < 3; round++) {
         int b;
-        CT_HANDLE(b, bundle_mem(mem));
-        CT_OK(bundle_go(b, nap(now() + 5)));
-        CT_OK(bundle_go(b, nap(-1)));
-        CT_OK(msleep(now() + 20));
-        CT_OK(hclose(b)); /* then the storage is free for reuse */
+        TU_HANDLE(b, bundle_mem(mem));
+        TU_OK(bundle_go(b, nap(now() + 5)));
+        TU_OK(bundle_go(b, nap(-1)));
+        TU_OK(msleep(now() + 20));
+        TU_OK(hclose(b)); /* then the storage is free for reuse */
     }
     ck_assert_int_eq(done, 3);
     ck_assert_int_eq(cancelled, 3);
     free(mem);
-    CT_FAILS(bundle_mem(NULL), EINVAL);
+    TU_FAILS(bundle_mem(NULL), EINVAL);
 }
 END_TEST
 
@@ -106,12 +106,12 @@ START_TEST(bundle_go_mem_runs_the_member_on_the_given_memory)
 {
     static char stk[32768];
     int b;
-    CT_HANDLE(b, bundle());
-    CT_OK(bundle_go_mem(b, note_stack(), stk, sizeof(stk)));
+    TU_HANDLE(b, bundle());
+    TU_OK(bundle_go_mem(b, note_stack(), stk, sizeof(stk)));
     ck_assert(where > stk && where < stk + sizeof(stk));
-    CT_FAILS(bundle_go_mem(b, note_stack(), NULL, 1000), EINVAL);
-    CT_FAILS(bundle_go_mem(b, note_stack(), stk, 100), EINVAL);
-    CT_OK(hclose(b));
+    TU_FAILS(bundle_go_mem(b, note_stack(), NULL, 1000), EINVAL);
+    TU_FAILS(bundle_go_mem(b, note_stack(), stk, 100), EINVAL);
+    TU_OK(hclose(b));
 }
 END_TEST
 
@@ -119,62 +119,62 @@ START_TEST(go_handle_is_a_bundle_of_one)
 {
     done = 0;
     int cr;
-    CT_HANDLE(cr, go(nap(now() + 10)));
-    CT_OK(bundle_go(cr, nap(now() + 20))); /* joins it */
-    CT_FAILS(bundle_wait(cr, 0), ETIMEDOUT);
-    CT_OK(bundle_wait(cr, -1));
+    TU_HANDLE(cr, go(nap(now() + 10)));
+    TU_OK(bundle_go(cr, nap(now() + 20))); /* joins it */
+    TU_FAILS(bundle_wait(cr, 0), ETIMEDOUT);
+    TU_OK(bundle_wait(cr, -1));
     ck_assert_int_eq(done, 2);
-    CT_OK(hclose(cr));
+    TU_OK(hclose(cr));
 }
 END_TEST
 
 START_TEST(bundle_calls_on_wrong_handles_fail)
 {
     int s[2];
-    ct_pair(s);
-    CT_FAILS(bundle_wait(-1, 0), EBADF);
-    CT_FAILS(bundle_wait(1 << 24, 0), EBADF);
-    CT_FAILS(bundle_go(-1, nap(-1)), EBADF);
-    CT_FAILS(bundle_wait(s[0], 0), ENOTSUP);
-    CT_FAILS(bundle_go(s[0], nap(-1)), ENOTSUP);
-    CT_FAILS(bundle_go_mem(s[0], nap(-1), NULL, 0), EINVAL);
+    tu_pair(s);
+    TU_FAILS(bundle_wait(-1, 0), EBADF);
+    TU_FAILS(bundle_wait(1 << 24, 0), EBADF);
+    TU_FAILS(bundle_go(-1, nap(-1)), EBADF);
+    TU_FAILS(bundle_wait(s[0], 0), ENOTSUP);
+    TU_FAILS(bundle_go(s[0], nap(-1)), ENOTSUP);
+    TU_FAILS(bundle_go_mem(s[0], nap(-1), NULL, 0), EINVAL);
     int b;
-    CT_HANDLE(b, bundle());
+    TU_HANDLE(b, bundle());
     char c;
-    CT_FAILS(bsend(b, "x", 1, 0), ENOTSUP);
-    CT_FAILS(brecv(b, &c, 1, 0), ENOTSUP);
-    CT_FAILS(ipc_accept(b, 0), ENOTSUP);
-    CT_FAILS(ipc_close(b, 0), ENOTSUP);
-    CT_OK(hclose(b));
-    CT_FAILS(hclose(b), EBADF);
-    CT_OK(hclose(s[0]));
-    CT_OK(hclose(s[1]));
+    TU_FAILS(bsend(b, "x", 1, 0), ENOTSUP);
+    TU_FAILS(brecv(b, &c, 1, 0), ENOTSUP);
+    TU_FAILS(ipc_accept(b, 0), ENOTSUP);
+    TU_FAILS(ipc_close(b, 0), ENOTSUP);
+    TU_OK(hclose(b));
+    TU_FAILS(hclose(b), EBADF);
+    TU_OK(hclose(s[0]));
+    TU_OK(hclose(s[1]));
 }
 END_TEST
 
 START_TEST(finished_members_give_their_stacks_back)
 {
     int b;
-    CT_HANDLE(b, bundle());
-    CT_OK(bundle_go(b, nap(0)));
-    CT_OK(bundle_wait(b, -1));
+    TU_HANDLE(b, bundle());
+    TU_OK(bundle_go(b, nap(0)));
+    TU_OK(bundle_wait(b, -1));
     int maps = coro_count_maps();
     for (int i = 0; i < 2000; i++) {
-        CT_OK(bundle_go(b, nap(0)));
+        TU_OK(bundle_go(b, nap(0)));
         if (i % 100 == 0)
-            CT_OK(bundle_wait(b, -1));
+            TU_OK(bundle_wait(b, -1));
     }
-    CT_OK(bundle_wait(b, -1));
+    TU_OK(bundle_wait(b, -1));
     /* A stack cache of a few entries, nothing per coroutine. */
     if (!CORO_SANITIZED) /* they map memory of their own per fiber */
         ck_assert_int_le(coro_count_maps(), maps + 40);
-    CT_OK(hclose(b));
+    TU_OK(hclose(b));
 }
 END_TEST
 
 void coro_add_bundle(Suite *s)
 {
-    TCase *tc = ct_tcase("bundle");
+    TCase *tc = tu_tcase("bundle");
     tcase_add_test(tc, bundle_wait_returns_once_every_member_finished);
     tcase_add_test(tc, bundle_wait_on_an_empty_bundle_returns_at_once);
     tcase_add_test(tc, bundle_wait_times_out_and_leaves_the_members_running);

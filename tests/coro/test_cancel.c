@@ -30,11 +30,11 @@ START_TEST(hclose_cancels_msleep_and_returns_once_the_coroutine_finished)
 {
     reset();
     int cr;
-    CT_HANDLE(cr, go(sleep_then_try_again()));
-    CT_OK(msleep(now() + 10));
+    TU_HANDLE(cr, go(sleep_then_try_again()));
+    TU_OK(msleep(now() + 10));
     ck_assert_int_eq(rc1, -2);
     int64_t t = now();
-    CT_OK(hclose(cr));
+    TU_OK(hclose(cr));
     ck_assert_int_le(now() - t, 500);
     ck_assert_int_eq(finished, 1);
     ck_assert(rc1 == -1 && err1 == ECANCELED);
@@ -82,27 +82,27 @@ static coroutine void try_everything(struct everything *e)
 START_TEST(cancelled_coroutine_fails_every_blocking_call_with_ecanceled)
 {
     static struct everything e;
-    char path[CT_PATH_MAX];
+    char path[TU_PATH_MAX];
     int s[2];
-    ct_pair(s);
+    tu_pair(s);
     e.s = s[0];
-    e.path = ct_path(path, "ls");
-    CT_HANDLE(e.ls, ipc_listen(path, 8));
-    CT_HANDLE(e.b, bundle());
-    CT_OK(bundle_go(e.b, msleep(-1)));
+    e.path = tu_path(path, "ls");
+    TU_HANDLE(e.ls, ipc_listen(path, 8));
+    TU_HANDLE(e.b, bundle());
+    TU_OK(bundle_go(e.b, msleep(-1)));
     e.n = 0;
     e.hclose_rc = -2;
     int cr;
-    CT_HANDLE(cr, go(try_everything(&e)));
-    CT_OK(hclose(cr));
+    TU_HANDLE(cr, go(try_everything(&e)));
+    TU_OK(hclose(cr));
     ck_assert_int_eq(e.n, 15);
     for (int i = 0; i < e.n; i++)
         ck_assert_msg(e.err[i] == ECANCELED, "call %d: %s", i,
-                      ct_errname(e.err[i]));
+                      tu_errname(e.err[i]));
     ck_assert_int_eq(e.hclose_rc, 0);
-    CT_FAILS(hclose(s[0]), EBADF); /* ipc_close closed it */
-    CT_OK(hclose(s[1]));
-    CT_OK(hclose(e.b));
+    TU_FAILS(hclose(s[0]), EBADF); /* ipc_close closed it */
+    TU_OK(hclose(s[1]));
+    TU_OK(hclose(e.b));
 }
 END_TEST
 
@@ -118,17 +118,17 @@ START_TEST(cancel_while_receiving)
 {
     reset();
     int s[2];
-    ct_pair(s);
+    tu_pair(s);
     int cr;
-    CT_HANDLE(cr, go(receive(s[1])));
-    CT_OK(msleep(now() + 10));
+    TU_HANDLE(cr, go(receive(s[1])));
+    TU_OK(msleep(now() + 10));
     ck_assert_int_eq(rc1, -2);
-    CT_OK(hclose(cr));
+    TU_OK(hclose(cr));
     ck_assert(rc1 == -1 && err1 == ECANCELED);
     /* As for any failed receive, the direction is dead. */
-    CT_FAILS(brecv(s[1], buf4, 1, 0), ECONNRESET);
-    CT_OK(hclose(s[0]));
-    CT_OK(hclose(s[1]));
+    TU_FAILS(brecv(s[1], buf4, 1, 0), ECONNRESET);
+    TU_OK(hclose(s[0]));
+    TU_OK(hclose(s[1]));
 }
 END_TEST
 
@@ -144,16 +144,16 @@ START_TEST(cancel_while_sending_into_a_full_buffer)
     size_t len = 16 << 20;
     char *data = calloc(1, len);
     int s[2];
-    ct_pair(s);
+    tu_pair(s);
     int cr;
-    CT_HANDLE(cr, go(send_lots(s[0], data, len)));
-    CT_OK(msleep(now() + 10));
+    TU_HANDLE(cr, go(send_lots(s[0], data, len)));
+    TU_OK(msleep(now() + 10));
     ck_assert_int_eq(rc1, -2);
-    CT_OK(hclose(cr));
+    TU_OK(hclose(cr));
     ck_assert(rc1 == -1 && err1 == ECANCELED);
-    CT_FAILS(bsend(s[0], "x", 1, 0), ECONNRESET);
-    CT_OK(hclose(s[0]));
-    CT_OK(hclose(s[1]));
+    TU_FAILS(bsend(s[0], "x", 1, 0), ECONNRESET);
+    TU_OK(hclose(s[0]));
+    TU_OK(hclose(s[1]));
     free(data);
 }
 END_TEST
@@ -168,16 +168,16 @@ START_TEST(cancel_while_in_ipc_close)
 {
     reset();
     int s[2];
-    ct_pair(s);
+    tu_pair(s);
     int cr;
-    CT_HANDLE(cr, go(close_orderly(s[0])));
-    CT_OK(msleep(now() + 10));
+    TU_HANDLE(cr, go(close_orderly(s[0])));
+    TU_OK(msleep(now() + 10));
     ck_assert_int_eq(rc1, -2); /* waits for the peer's EOF */
-    CT_OK(hclose(cr));
+    TU_OK(hclose(cr));
     ck_assert(rc1 == -1 && err1 == ECANCELED);
-    CT_FAILS(hclose(s[0]), EBADF); /* closed all the same */
-    CT_FAILS(brecv(s[1], buf4, 1, now() + 1000), EPIPE);
-    CT_OK(hclose(s[1]));
+    TU_FAILS(hclose(s[0]), EBADF); /* closed all the same */
+    TU_FAILS(brecv(s[1], buf4, 1, now() + 1000), EPIPE);
+    TU_OK(hclose(s[1]));
 }
 END_TEST
 
@@ -190,20 +190,20 @@ static coroutine void accept_one(int ls)
 START_TEST(cancel_while_in_ipc_accept_leaves_the_listener_usable)
 {
     reset();
-    char path[CT_PATH_MAX];
+    char path[TU_PATH_MAX];
     int ls;
-    CT_HANDLE(ls, ipc_listen(ct_path(path, "ls"), 8));
+    TU_HANDLE(ls, ipc_listen(tu_path(path, "ls"), 8));
     int cr;
-    CT_HANDLE(cr, go(accept_one(ls)));
-    CT_OK(msleep(now() + 10));
-    CT_OK(hclose(cr));
+    TU_HANDLE(cr, go(accept_one(ls)));
+    TU_OK(msleep(now() + 10));
+    TU_OK(hclose(cr));
     ck_assert(rc1 == -1 && err1 == ECANCELED);
     int c, a;
-    CT_HANDLE(c, ipc_connect(path, now() + 1000));
-    CT_HANDLE(a, ipc_accept(ls, now() + 1000));
-    CT_OK(hclose(a));
-    CT_OK(hclose(c));
-    CT_OK(hclose(ls));
+    TU_HANDLE(c, ipc_connect(path, now() + 1000));
+    TU_HANDLE(a, ipc_accept(ls, now() + 1000));
+    TU_OK(hclose(a));
+    TU_OK(hclose(c));
+    TU_OK(hclose(ls));
 }
 END_TEST
 
@@ -217,15 +217,15 @@ START_TEST(cancel_while_in_bundle_wait)
 {
     reset();
     int b;
-    CT_HANDLE(b, bundle());
-    CT_OK(bundle_go(b, msleep(-1)));
+    TU_HANDLE(b, bundle());
+    TU_OK(bundle_go(b, msleep(-1)));
     int cr;
-    CT_HANDLE(cr, go(wait_bundle(b)));
-    CT_OK(msleep(now() + 10));
+    TU_HANDLE(cr, go(wait_bundle(b)));
+    TU_OK(msleep(now() + 10));
     ck_assert_int_eq(rc1, -2);
-    CT_OK(hclose(cr));
+    TU_OK(hclose(cr));
     ck_assert(rc1 == -1 && err1 == ECANCELED);
-    CT_OK(hclose(b));
+    TU_OK(hclose(b));
 }
 END_TEST
 
@@ -233,17 +233,17 @@ START_TEST(cancelled_before_it_ran_again_sees_ecanceled_not_the_data)
 {
     reset();
     int s[2];
-    ct_pair(s);
+    tu_pair(s);
     int cr;
-    CT_HANDLE(cr, go(receive(s[1])));
+    TU_HANDLE(cr, go(receive(s[1])));
     /* The data arrives and an I/O thread wakes the coroutine, but the
        thread does not run it before it is cancelled. */
-    CT_OK(bsend(s[0], "data", 4, -1));
-    ct_sleep_ms(50);
-    CT_OK(hclose(cr));
+    TU_OK(bsend(s[0], "data", 4, -1));
+    tu_sleep_ms(50);
+    TU_OK(hclose(cr));
     ck_assert(rc1 == -1 && err1 == ECANCELED);
-    CT_OK(hclose(s[0]));
-    CT_OK(hclose(s[1]));
+    TU_OK(hclose(s[0]));
+    TU_OK(hclose(s[1]));
 }
 END_TEST
 
@@ -257,9 +257,9 @@ START_TEST(cancelled_after_its_deadline_passed_sees_ecanceled)
 {
     reset();
     int cr;
-    CT_HANDLE(cr, go(sleep_briefly()));
-    ct_sleep_ms(50); /* its timer is due, but it has not run */
-    CT_OK(hclose(cr));
+    TU_HANDLE(cr, go(sleep_briefly()));
+    tu_sleep_ms(50); /* its timer is due, but it has not run */
+    TU_OK(hclose(cr));
     ck_assert(rc1 == -1 && err1 == ECANCELED);
 }
 END_TEST
@@ -282,18 +282,18 @@ START_TEST(closing_the_socket_from_another_coroutine_fails_the_call)
 {
     reset();
     int s[2];
-    ct_pair(s);
+    tu_pair(s);
     int a, b;
-    CT_HANDLE(a, go(receive_then_sleep(s[1])));
-    CT_HANDLE(b, go(close_handle(s[1])));
-    CT_OK(bundle_wait(b, now() + 1000));
+    TU_HANDLE(a, go(receive_then_sleep(s[1])));
+    TU_HANDLE(b, go(close_handle(s[1])));
+    TU_OK(bundle_wait(b, now() + 1000));
     ck_assert_int_eq(rc2, 0);
-    CT_OK(bundle_wait(a, now() + 1000));
+    TU_OK(bundle_wait(a, now() + 1000));
     ck_assert(rc1 == -1 && err1 == ECANCELED);
     ck_assert_int_eq(finished, 1);
-    CT_OK(hclose(a));
-    CT_OK(hclose(b));
-    CT_OK(hclose(s[0]));
+    TU_OK(hclose(a));
+    TU_OK(hclose(b));
+    TU_OK(hclose(s[0]));
 }
 END_TEST
 
@@ -310,22 +310,22 @@ START_TEST(cancelled_coroutine_can_close_a_socket_another_one_waits_on)
        it run to do so, cancelled or not. */
     reset();
     int s[2];
-    ct_pair(s);
+    tu_pair(s);
     int a, b;
-    CT_HANDLE(a, go(receive(s[1])));
-    CT_HANDLE(b, go(on_cancel_close(s[1])));
-    CT_OK(hclose(b));
+    TU_HANDLE(a, go(receive(s[1])));
+    TU_HANDLE(b, go(on_cancel_close(s[1])));
+    TU_OK(hclose(b));
     ck_assert_int_eq(rc2, 0);
     ck_assert(rc1 == -1 && err1 == ECANCELED);
-    CT_OK(hclose(a));
-    CT_OK(hclose(s[0]));
+    TU_OK(hclose(a));
+    TU_OK(hclose(s[0]));
 }
 END_TEST
 
 static coroutine void slow_to_finish(void)
 {
     msleep(-1);
-    ct_sleep_ms(30); /* keeps the whole thread busy */
+    tu_sleep_ms(30); /* keeps the whole thread busy */
     finished = 1;
 }
 
@@ -340,13 +340,13 @@ START_TEST(hclose_in_a_cancelled_coroutine_still_waits_for_the_closed_one)
 {
     reset();
     int slow, closer;
-    CT_HANDLE(slow, go(slow_to_finish()));
-    CT_HANDLE(closer, go(close_when_cancelled(slow)));
-    CT_OK(hclose(closer));
+    TU_HANDLE(slow, go(slow_to_finish()));
+    TU_HANDLE(closer, go(close_when_cancelled(slow)));
+    TU_OK(hclose(closer));
     ck_assert_int_eq(rc1, -1);
     ck_assert_int_eq(rc2, 0);
     ck_assert_int_eq(err2, 1);
-    CT_FAILS(hclose(slow), EBADF);
+    TU_FAILS(hclose(slow), EBADF);
 }
 END_TEST
 
@@ -362,18 +362,18 @@ START_TEST(coroutine_closes_another_coroutine_of_its_thread)
     count = 0;
     reset();
     int a, b;
-    CT_HANDLE(a, go(sleep_forever_counting(&count)));
-    CT_HANDLE(b, go(close_handle(a)));
-    CT_OK(bundle_wait(b, now() + 1000));
+    TU_HANDLE(a, go(sleep_forever_counting(&count)));
+    TU_HANDLE(b, go(close_handle(a)));
+    TU_OK(bundle_wait(b, now() + 1000));
     ck_assert_int_eq(rc2, 0);
     ck_assert_int_eq(count, 1);
-    CT_OK(hclose(b));
+    TU_OK(hclose(b));
 }
 END_TEST
 
 void coro_add_cancel(Suite *s)
 {
-    TCase *tc = ct_tcase("cancel");
+    TCase *tc = tu_tcase("cancel");
     tcase_add_test(
         tc, hclose_cancels_msleep_and_returns_once_the_coroutine_finished);
     tcase_add_test(

@@ -44,11 +44,11 @@ START_TEST(go_runs_the_coroutine_at_once_until_it_yields)
 {
     step = 0;
     int cr;
-    CT_HANDLE(cr, go(stepper()));
+    TU_HANDLE(cr, go(stepper()));
     ck_assert_int_eq(step, 1);
-    CT_OK(yield());
+    TU_OK(yield());
     ck_assert_int_eq(step, 2);
-    CT_OK(hclose(cr));
+    TU_OK(hclose(cr));
 }
 END_TEST
 
@@ -59,11 +59,11 @@ static coroutine void nothing(void)
 START_TEST(coroutine_that_returns_at_once_closes_cleanly)
 {
     int cr;
-    CT_HANDLE(cr, go(nothing()));
-    CT_OK(bundle_wait(cr, 0));
-    CT_OK(hclose(cr));
-    CT_FAILS(hclose(cr), EBADF);
-    CT_FAILS(bundle_wait(cr, 0), EBADF);
+    TU_HANDLE(cr, go(nothing()));
+    TU_OK(bundle_wait(cr, 0));
+    TU_OK(hclose(cr));
+    TU_FAILS(hclose(cr), EBADF);
+    TU_FAILS(bundle_wait(cr, 0), EBADF);
 }
 END_TEST
 
@@ -91,9 +91,9 @@ START_TEST(caller_sees_what_coroutine_writes_to_its_locals_later)
     /* NB: with GCC, `coroutine` makes this work for a plain local. */
     int value = 0;
     int cr;
-    CT_HANDLE(cr, go(set_later(&value)));
+    TU_HANDLE(cr, go(set_later(&value)));
     ck_assert_int_eq(value, 0);
-    CT_OK(hclose(cr));
+    TU_OK(hclose(cr));
     ck_assert_int_eq(value, 42);
 }
 END_TEST
@@ -118,9 +118,9 @@ START_TEST(go_in_a_loop_does_not_grow_the_callers_stack)
     int n = CORO_SANITIZED ? 2000 : 20000;
     spawned = 0;
     int cr;
-    CT_HANDLE(cr, go(spawn_many(n)));
-    CT_OK(bundle_wait(cr, -1));
-    CT_OK(hclose(cr));
+    TU_HANDLE(cr, go(spawn_many(n)));
+    TU_OK(bundle_wait(cr, -1));
+    TU_OK(hclose(cr));
     ck_assert_int_eq(spawned, n);
 }
 END_TEST
@@ -143,9 +143,9 @@ START_TEST(go_mem_runs_on_the_given_memory)
     size_t len = 64 * 1024;
     char *mem = malloc(len);
     int cr;
-    CT_HANDLE(cr, go_mem(note_stack(), mem, len));
+    TU_HANDLE(cr, go_mem(note_stack(), mem, len));
     ck_assert(where > mem && where < mem + len);
-    CT_OK(hclose(cr));
+    TU_OK(hclose(cr));
     /* The memory is the caller's again. */
     memset(mem, 0, len);
     free(mem);
@@ -155,9 +155,9 @@ END_TEST
 START_TEST(go_mem_with_bad_memory_fails_with_einval)
 {
     static char small[256];
-    CT_FAILS(go_mem(nothing(), NULL, 65536), EINVAL);
-    CT_FAILS(go_mem(nothing(), small, sizeof(small)), EINVAL);
-    CT_FAILS(go_mem(nothing(), small, 0), EINVAL);
+    TU_FAILS(go_mem(nothing(), NULL, 65536), EINVAL);
+    TU_FAILS(go_mem(nothing(), small, sizeof(small)), EINVAL);
+    TU_FAILS(go_mem(nothing(), small, 0), EINVAL);
 }
 END_TEST
 
@@ -174,13 +174,13 @@ START_TEST(idle_coroutines_touch_little_of_their_stacks)
     static int hs[N];
     long before = coro_rss();
     for (int i = 0; i < N; i++)
-        CT_HANDLE(hs[i], go(blocked_forever()));
+        TU_HANDLE(hs[i], go(blocked_forever()));
     long grown = coro_rss() - before;
     /* 256 KiB each would be 500 MiB; a few pages each is what is used. */
     ck_assert_msg(grown < (long)N * 32 * 1024, "RSS grew by %ld KiB",
                   grown / 1024);
     for (int i = 0; i < N; i++)
-        CT_OK(hclose(hs[i]));
+        TU_OK(hclose(hs[i]));
 }
 END_TEST
 
@@ -203,12 +203,12 @@ END_TEST
 START_TEST(finished_coroutines_give_their_stacks_back)
 {
     int cr;
-    CT_HANDLE(cr, go(nothing()));
-    CT_OK(hclose(cr));
+    TU_HANDLE(cr, go(nothing()));
+    TU_OK(hclose(cr));
     int maps = coro_count_maps();
     for (int i = 0; i < 2000; i++) {
-        CT_HANDLE(cr, go(nothing()));
-        CT_OK(hclose(cr));
+        TU_HANDLE(cr, go(nothing()));
+        TU_OK(hclose(cr));
     }
     if (!CORO_SANITIZED) /* they map memory of their own per fiber */
         ck_assert_int_le(coro_count_maps(), maps + 4);
@@ -235,22 +235,22 @@ START_TEST(yield_lets_the_other_coroutines_run_in_turn)
     ntrace = 0;
     memset(trace, 0, sizeof(trace));
     int a, b;
-    CT_HANDLE(a, go(tracer('a', 3)));
-    CT_HANDLE(b, go(tracer('b', 3)));
-    CT_OK(bundle_wait(a, -1));
-    CT_OK(bundle_wait(b, -1));
+    TU_HANDLE(a, go(tracer('a', 3)));
+    TU_HANDLE(b, go(tracer('b', 3)));
+    TU_OK(bundle_wait(a, -1));
+    TU_OK(bundle_wait(b, -1));
     ck_assert_str_eq(trace, "ababab");
-    CT_OK(hclose(a));
-    CT_OK(hclose(b));
+    TU_OK(hclose(a));
+    TU_OK(hclose(b));
 }
 END_TEST
 
 START_TEST(yield_and_msleep_work_in_a_thread_without_coroutines)
 {
-    CT_OK(yield());
-    CT_OK(msleep(0));
+    TU_OK(yield());
+    TU_OK(msleep(0));
     int64_t t = now();
-    CT_OK(msleep(t + 20));
+    TU_OK(msleep(t + 20));
     ck_assert_int_ge(now() - t, 20);
 }
 END_TEST
@@ -259,7 +259,7 @@ START_TEST(msleep_returns_at_its_deadline_not_before)
 {
     for (int i = 0; i < 5; i++) {
         int64_t t = now();
-        CT_OK(msleep(t + 30));
+        TU_OK(msleep(t + 30));
         int64_t took = now() - t;
         ck_assert_int_ge(took, 30);
         ck_assert_int_le(took, 30 + 200); /* a loaded machine is slow */
@@ -270,9 +270,9 @@ END_TEST
 START_TEST(msleep_in_the_past_returns_at_once)
 {
     int64_t t = now();
-    CT_OK(msleep(t - 1000));
-    CT_OK(msleep(1));
-    CT_OK(msleep(0));
+    TU_OK(msleep(t - 1000));
+    TU_OK(msleep(1));
+    TU_OK(msleep(0));
     ck_assert_int_le(now() - t, 20);
 }
 END_TEST
@@ -292,18 +292,18 @@ static coroutine void sleep_until(int64_t offset)
 START_TEST(sleepers_wake_in_deadline_order)
 {
     int b;
-    CT_HANDLE(b, bundle());
+    TU_HANDLE(b, bundle());
     nwoke = gate = 0;
     uint64_t st = 7;
     for (int i = 0; i < 100; i++)
-        CT_OK(bundle_go(b, sleep_until((int64_t)(ct_rand(&st) % 50))));
+        TU_OK(bundle_go(b, sleep_until((int64_t)(tu_rand(&st) % 50))));
     base = now() + 10;
     gate = 1;
-    CT_OK(bundle_wait(b, -1));
+    TU_OK(bundle_wait(b, -1));
     ck_assert_int_eq(nwoke, 100);
     for (int i = 1; i < 100; i++)
         ck_assert_int_le(woke[i - 1], woke[i]);
-    CT_OK(hclose(b));
+    TU_OK(hclose(b));
 }
 END_TEST
 
@@ -329,35 +329,35 @@ static coroutine void send4_later(int s, const char *what)
 START_TEST(coroutine_blocked_in_brecv_lets_the_others_run)
 {
     int s[2];
-    ct_pair(s);
+    tu_pair(s);
     memset(got, 0, sizeof(got));
     got_rc = -2;
     int r, w;
-    CT_HANDLE(r, go(receive4(s[1])));
-    CT_HANDLE(w, go(send4_later(s[0], "ping")));
+    TU_HANDLE(r, go(receive4(s[1])));
+    TU_HANDLE(w, go(send4_later(s[0], "ping")));
     ck_assert_int_eq(got_rc, -2);
-    CT_OK(bundle_wait(r, now() + 5000));
+    TU_OK(bundle_wait(r, now() + 5000));
     ck_assert_int_eq(got_rc, 0);
     ck_assert_str_eq(got, "ping");
-    CT_OK(hclose(r));
-    CT_OK(hclose(w));
-    CT_OK(hclose(s[0]));
-    CT_OK(hclose(s[1]));
+    TU_OK(hclose(r));
+    TU_OK(hclose(w));
+    TU_OK(hclose(s[0]));
+    TU_OK(hclose(s[1]));
 }
 END_TEST
 
 START_TEST(thread_blocked_in_brecv_runs_its_coroutines)
 {
     int s[2];
-    ct_pair(s);
+    tu_pair(s);
     int w;
-    CT_HANDLE(w, go(send4_later(s[0], "pong")));
+    TU_HANDLE(w, go(send4_later(s[0], "pong")));
     char buf[5] = {0};
-    CT_OK(brecv(s[1], buf, 4, now() + 5000));
+    TU_OK(brecv(s[1], buf, 4, now() + 5000));
     ck_assert_str_eq(buf, "pong");
-    CT_OK(hclose(w));
-    CT_OK(hclose(s[0]));
-    CT_OK(hclose(s[1]));
+    TU_OK(hclose(w));
+    TU_OK(hclose(s[0]));
+    TU_OK(hclose(s[1]));
 }
 END_TEST
 
@@ -376,19 +376,19 @@ static coroutine void ponger(int s, int n)
 START_TEST(two_coroutines_ping_pong_on_one_thread)
 {
     int s[2];
-    ct_pair(s);
+    tu_pair(s);
     pings = 0;
     int a, b;
-    CT_HANDLE(a, go(ponger(s[0], 2000)));
-    CT_HANDLE(b, go(ponger(s[1], 2000)));
+    TU_HANDLE(a, go(ponger(s[0], 2000)));
+    TU_HANDLE(b, go(ponger(s[1], 2000)));
     char c = 'x';
-    CT_OK(bsend(s[1], &c, 1, -1)); /* from the thread: starts the rally */
-    CT_OK(bundle_wait(a, now() + 10000));
+    TU_OK(bsend(s[1], &c, 1, -1)); /* from the thread: starts the rally */
+    TU_OK(bundle_wait(a, now() + 10000));
     ck_assert_int_ge(pings, 2000);
-    CT_OK(hclose(a));
-    CT_OK(hclose(b));
-    CT_OK(hclose(s[0]));
-    CT_OK(hclose(s[1]));
+    TU_OK(hclose(a));
+    TU_OK(hclose(b));
+    TU_OK(hclose(s[0]));
+    TU_OK(hclose(s[1]));
 }
 END_TEST
 
@@ -405,18 +405,18 @@ static coroutine void receive4_within(int s, int64_t ms)
 START_TEST(socket_deadline_inside_a_coroutine_is_kept)
 {
     int s[2];
-    ct_pair(s);
+    tu_pair(s);
     got_rc = -2;
     int cr;
-    CT_HANDLE(cr, go(receive4_within(s[1], 30)));
-    CT_OK(bundle_wait(cr, -1));
+    TU_HANDLE(cr, go(receive4_within(s[1], 30)));
+    TU_OK(bundle_wait(cr, -1));
     ck_assert_int_eq(got_rc, -1);
     ck_assert_int_eq(got_err, ETIMEDOUT);
     ck_assert_int_ge(took, 30);
     ck_assert_int_le(took, 30 + 200);
-    CT_OK(hclose(cr));
-    CT_OK(hclose(s[0]));
-    CT_OK(hclose(s[1]));
+    TU_OK(hclose(cr));
+    TU_OK(hclose(s[0]));
+    TU_OK(hclose(s[1]));
 }
 END_TEST
 
@@ -432,15 +432,15 @@ START_TEST(thousands_of_coroutines_at_once)
 {
     const int N = CORO_SANITIZED ? 1000 : 5000;
     int b;
-    CT_HANDLE(b, bundle());
+    TU_HANDLE(b, bundle());
     many_done = 0;
     int64_t until = now() + 100;
     for (int i = 0; i < N; i++)
-        CT_OK(bundle_go(b, nap(until + i % 7)));
-    CT_OK(bundle_wait(b, now() + 10000));
+        TU_OK(bundle_go(b, nap(until + i % 7)));
+    TU_OK(bundle_wait(b, now() + 10000));
     ck_assert_int_eq(many_done, N);
     ck_assert_int_ge(now(), until);
-    CT_OK(hclose(b));
+    TU_OK(hclose(b));
 }
 END_TEST
 
@@ -452,7 +452,7 @@ END_TEST
 
 void coro_add_basic(Suite *s)
 {
-    TCase *tc = ct_tcase("go");
+    TCase *tc = tu_tcase("go");
     tcase_add_test(tc, go_runs_the_coroutine_at_once_until_it_yields);
     tcase_add_test(tc, coroutine_that_returns_at_once_closes_cleanly);
     tcase_add_test(tc, arguments_come_from_the_callers_locals_optimised);
@@ -464,7 +464,7 @@ void coro_add_basic(Suite *s)
     tcase_add_test(tc, plain_names_can_be_turned_off);
     suite_add_tcase(s, tc);
 
-    tc = ct_tcase("stacks");
+    tc = tu_tcase("stacks");
     tcase_add_test(tc, go_mem_runs_on_the_given_memory);
     tcase_add_test(tc, go_mem_with_bad_memory_fails_with_einval);
     tcase_add_test(tc, idle_coroutines_touch_little_of_their_stacks);
@@ -476,7 +476,7 @@ void coro_add_basic(Suite *s)
                                     SIGSEGV);
     suite_add_tcase(s, tc);
 
-    tc = ct_tcase("yield_msleep");
+    tc = tu_tcase("yield_msleep");
     tcase_add_test(tc, yield_lets_the_other_coroutines_run_in_turn);
     tcase_add_test(tc, yield_and_msleep_work_in_a_thread_without_coroutines);
     tcase_add_test(tc, msleep_returns_at_its_deadline_not_before);
@@ -484,7 +484,7 @@ void coro_add_basic(Suite *s)
     tcase_add_test(tc, sleepers_wake_in_deadline_order);
     suite_add_tcase(s, tc);
 
-    tc = ct_tcase("blocking");
+    tc = tu_tcase("blocking");
     tcase_add_test(tc, coroutine_blocked_in_brecv_lets_the_others_run);
     tcase_add_test(tc, thread_blocked_in_brecv_runs_its_coroutines);
     tcase_add_test(tc, two_coroutines_ping_pong_on_one_thread);
@@ -500,5 +500,5 @@ int main(void)
     coro_add_cancel(s);
     coro_add_bundle(s);
     coro_add_threads(s);
-    return ct_main(s);
+    return tu_main(s);
 }

@@ -80,7 +80,7 @@ START_TEST(coroutines_on_several_threads_share_socket_handles)
     atomic_store(&m.errors, 0);
     atomic_store(&m.received, 0);
     for (int p = 0; p < PAIRS; p++)
-        ct_pair(m.s[p]);
+        tu_pair(m.s[p]);
     for (int i = 0; i < THREADS; i++) {
         jobs[i] = (struct mesh_job){&m, i};
         t[i] = spawn(mesh_thread, &jobs[i]);
@@ -90,8 +90,8 @@ START_TEST(coroutines_on_several_threads_share_socket_handles)
     ck_assert_int_eq(atomic_load(&m.errors), 0);
     ck_assert_int_eq(atomic_load(&m.received), PAIRS * MSGS);
     for (int p = 0; p < PAIRS; p++) {
-        CT_OK(hclose(m.s[p][0]));
-        CT_OK(hclose(m.s[p][1]));
+        TU_OK(hclose(m.s[p][0]));
+        TU_OK(hclose(m.s[p][1]));
     }
 }
 END_TEST
@@ -129,20 +129,20 @@ static void *plain_client(void *arg)
 START_TEST(plain_thread_and_coroutine_talk_over_one_connection)
 {
     int s[2];
-    ct_pair(s);
+    tu_pair(s);
     echoed = 0;
     int cr;
-    CT_HANDLE(cr, go(echo(s[1], 500)));
+    TU_HANDLE(cr, go(echo(s[1], 500)));
     static struct plain_job j;
     j = (struct plain_job){s[0], 500, 0};
     pthread_t t = spawn(plain_client, &j);
-    CT_OK(bundle_wait(cr, now() + 20000));
+    TU_OK(bundle_wait(cr, now() + 20000));
     pthread_join(t, NULL);
     ck_assert_int_eq(j.errors, 0);
     ck_assert_int_eq(echoed, 500);
-    CT_OK(hclose(cr));
-    CT_OK(hclose(s[0]));
-    CT_OK(hclose(s[1]));
+    TU_OK(hclose(cr));
+    TU_OK(hclose(s[0]));
+    TU_OK(hclose(s[1]));
 }
 END_TEST
 
@@ -180,22 +180,22 @@ START_TEST(hclose_from_another_thread_cancels_the_coroutine)
 {
     static struct remote r;
     int s[2];
-    ct_pair(s);
+    tu_pair(s);
     r.s = s[1];
     r.rc = -2;
     atomic_store(&r.cr, -1);
     atomic_store(&r.finished, 0);
     pthread_t t = spawn(remote_thread, &r);
     while (atomic_load(&r.cr) < 0)
-        ct_sleep_ms(1);
-    ct_sleep_ms(20);
+        tu_sleep_ms(1);
+    tu_sleep_ms(20);
     ck_assert_int_eq(atomic_load(&r.finished), 0);
-    CT_OK(hclose(atomic_load(&r.cr)));
+    TU_OK(hclose(atomic_load(&r.cr)));
     ck_assert_int_eq(atomic_load(&r.finished), 1); /* hclose waited */
     ck_assert(r.rc == -1 && r.err == ECANCELED);
     pthread_join(t, NULL);
-    CT_OK(hclose(s[0]));
-    CT_OK(hclose(s[1]));
+    TU_OK(hclose(s[0]));
+    TU_OK(hclose(s[1]));
 }
 END_TEST
 
@@ -217,7 +217,7 @@ static coroutine void remote_slow_receive(struct remote *r)
     char c;
     r->rc = brecv(r->s, &c, 1, -1);
     r->err = errno;
-    ct_sleep_ms(100); /* finishing takes long on that thread */
+    tu_sleep_ms(100); /* finishing takes long on that thread */
     atomic_store(&r->finished, 1);
 }
 
@@ -234,26 +234,26 @@ START_TEST(coroutine_closing_one_on_another_thread_parks_only_itself)
 {
     static struct remote r;
     int s[2];
-    ct_pair(s);
+    tu_pair(s);
     r.s = s[1];
     atomic_store(&r.cr, -1);
     atomic_store(&r.finished, 0);
     pthread_t t = spawn(remote_slow_thread, &r);
     while (atomic_load(&r.cr) < 0)
-        ct_sleep_ms(1);
+        tu_sleep_ms(1);
     atomic_store(&ticks, 0);
     int tk, cl;
-    CT_HANDLE(tk, go(ticker()));
-    CT_HANDLE(cl, go(close_remote(&r)));
-    CT_OK(bundle_wait(cl, now() + 5000));
+    TU_HANDLE(tk, go(ticker()));
+    TU_HANDLE(cl, go(close_remote(&r)));
+    TU_OK(bundle_wait(cl, now() + 5000));
     ck_assert_int_eq(atomic_load(&r.finished), 1);
     /* The ticker kept ticking while the closer waited 100 ms. */
     ck_assert_int_ge(atomic_load(&ticks), 20);
-    CT_OK(hclose(tk));
-    CT_OK(hclose(cl));
+    TU_OK(hclose(tk));
+    TU_OK(hclose(cl));
     pthread_join(t, NULL);
-    CT_OK(hclose(s[0]));
-    CT_OK(hclose(s[1]));
+    TU_OK(hclose(s[0]));
+    TU_OK(hclose(s[1]));
 }
 END_TEST
 
@@ -288,15 +288,15 @@ START_TEST(bundle_with_members_on_several_threads_cancels_them_all)
     atomic_store(&members_cancelled, 0);
     atomic_store(&members_started, 0);
     int b;
-    CT_HANDLE(b, bundle());
+    TU_HANDLE(b, bundle());
     struct member_job j = {b, &stop};
     pthread_t t[3];
     for (int i = 0; i < 3; i++)
         t[i] = spawn(bundle_thread, &j);
     while (atomic_load(&members_started) < 30)
-        ct_sleep_ms(1);
-    CT_FAILS(bundle_wait(b, now() + 20), ETIMEDOUT);
-    CT_OK(hclose(b));
+        tu_sleep_ms(1);
+    TU_FAILS(bundle_wait(b, now() + 20), ETIMEDOUT);
+    TU_OK(hclose(b));
     ck_assert_int_eq(atomic_load(&members_cancelled), 30);
     atomic_store(&stop, 1);
     for (int i = 0; i < 3; i++)
@@ -320,12 +320,12 @@ START_TEST(forked_child_can_close_a_bundle_with_members_on_other_threads)
     atomic_store(&members_started, 0);
     atomic_store(&members_cancelled, 0);
     int b;
-    CT_HANDLE(b, bundle());
+    TU_HANDLE(b, bundle());
     struct member_job j = {b, &stop};
     pthread_t t = spawn(member_then_idle, &j);
-    CT_OK(bundle_go(b, member(&members_cancelled)));
+    TU_OK(bundle_go(b, member(&members_cancelled)));
     while (atomic_load(&members_started) < 2)
-        ct_sleep_ms(1);
+        tu_sleep_ms(1);
     pid_t pid = fork();
     ck_assert_int_ne(pid, -1);
     if (pid == 0) {
@@ -336,7 +336,7 @@ START_TEST(forked_child_can_close_a_bundle_with_members_on_other_threads)
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    CT_OK(hclose(b));
+    TU_OK(hclose(b));
     ck_assert_int_eq(atomic_load(&members_cancelled), 2);
     atomic_store(&stop, 1);
     pthread_join(t, NULL);
@@ -374,7 +374,7 @@ START_TEST(thousands_of_coroutines_echo_over_sockets)
 {
     enum { N = 1000 };
     static int s[N][2];
-    ct_raise_nofile();
+    tu_raise_nofile();
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
     int n = rl.rlim_cur > 2 * N + 64 ? N : (int)(rl.rlim_cur - 64) / 2;
@@ -382,27 +382,27 @@ START_TEST(thousands_of_coroutines_echo_over_sockets)
         n = 200; /* slow there; the plain build proves the scale */
     echoed = 0;
     int b;
-    CT_HANDLE(b, bundle());
+    TU_HANDLE(b, bundle());
     for (int i = 0; i < n; i++) {
-        ct_pair(s[i]);
-        CT_OK(bundle_go(b, echo(s[i][1], 3)));
+        tu_pair(s[i]);
+        TU_OK(bundle_go(b, echo(s[i][1], 3)));
     }
     /* 2n coroutines: n echoers, and the thread's own sends and receives. */
     char out[16] = "0123456789abcdef", in[16];
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < n; i++)
-            CT_OK(bsend(s[i][0], out, sizeof(out), now() + 10000));
+            TU_OK(bsend(s[i][0], out, sizeof(out), now() + 10000));
         for (int i = 0; i < n; i++) {
-            CT_OK(brecv(s[i][0], in, sizeof(in), now() + 10000));
+            TU_OK(brecv(s[i][0], in, sizeof(in), now() + 10000));
             ck_assert(memcmp(in, out, sizeof(in)) == 0);
         }
     }
-    CT_OK(bundle_wait(b, now() + 10000));
+    TU_OK(bundle_wait(b, now() + 10000));
     ck_assert_int_eq(echoed, 3 * n);
-    CT_OK(hclose(b));
+    TU_OK(hclose(b));
     for (int i = 0; i < n; i++) {
-        CT_OK(hclose(s[i][0]));
-        CT_OK(hclose(s[i][1]));
+        TU_OK(hclose(s[i][0]));
+        TU_OK(hclose(s[i][1]));
     }
 }
 END_TEST
@@ -453,20 +453,20 @@ static double thread_cpu_ms(void)
 START_TEST(thread_sleeps_when_no_coroutine_can_run)
 {
     int b;
-    CT_HANDLE(b, bundle());
+    TU_HANDLE(b, bundle());
     for (int i = 0; i < 10; i++)
-        CT_OK(bundle_go(b, msleep(now() + 200)));
+        TU_OK(bundle_go(b, msleep(now() + 200)));
     double cpu = thread_cpu_ms();
-    CT_OK(bundle_wait(b, -1));
+    TU_OK(bundle_wait(b, -1));
     ck_assert_msg(thread_cpu_ms() - cpu < 20, "spun %.1f ms",
                   thread_cpu_ms() - cpu);
-    CT_OK(hclose(b));
+    TU_OK(hclose(b));
 }
 END_TEST
 
 void coro_add_threads(Suite *s)
 {
-    TCase *tc = ct_tcase("threads");
+    TCase *tc = tu_tcase("threads");
     tcase_add_test(tc, coroutines_on_several_threads_share_socket_handles);
     tcase_add_test(tc, plain_thread_and_coroutine_talk_over_one_connection);
     tcase_add_test(tc, hclose_from_another_thread_cancels_the_coroutine);
@@ -480,7 +480,7 @@ void coro_add_threads(Suite *s)
             tc, forked_child_can_close_a_bundle_with_members_on_other_threads);
     suite_add_tcase(s, tc);
 
-    tc = ct_tcase("scale");
+    tc = tu_tcase("scale");
     tcase_add_test(tc, thousands_of_coroutines_echo_over_sockets);
     tcase_add_test(tc, thousands_of_coroutines_on_each_of_several_threads);
     tcase_add_test(tc, thread_sleeps_when_no_coroutine_can_run);
