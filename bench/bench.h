@@ -42,15 +42,18 @@ struct backend {
        to the peer. */
     int (*close)(int c);
     int (*lclose)(int ls);
+
+    /* Optional (NULL: the backend has no coroutines). Starts fn(arg) as a
+       coroutine on the calling thread and runs it until it first blocks;
+       the caller goes on as the thread's other coroutine. Returns a handle
+       for join, which waits until fn has returned and frees the handle. */
+    int (*go)(void (*fn)(void *arg), void *arg);
+    int (*join)(int h);
 };
 
 extern const struct backend raw_backend;
 extern const struct backend tdill_backend;
 extern const struct backend nng_backend;
-/* HOOK (coroutine front-end): when libtdill_coro exists, add
-   bench/coro.c defining `coro_backend` (the same table, each call made from
-   inside a coroutine via tdill_coro.h), declare it here and list it in
-   main.c's `backends[]`. Nothing else has to change. */
 
 /* Sizes of one benchmark pass (main.c fills them for full/quick). */
 struct params {
@@ -78,7 +81,10 @@ struct result {
     char err[160];   /* set when !ok */
 };
 
-enum mode { XPROC, XTHREAD };
+/* Where the two sides of a workload run: two processes, two threads of one
+   process, or two coroutines of one thread (backends without go() use two
+   threads there: the nearest they have). */
+enum mode { XPROC, XTHREAD, XCORO };
 
 /* A workload runs inside its own process (see main.c) and fills *r. The
    directory `dir` is private to the run: socket paths go there. */

@@ -22,11 +22,19 @@ BENCH_NNG_CFLAGS = `cat bench/nng-cflags`
 BENCH_NNG_LIBS = `cat bench/nng-libs`
 bench_tdill_bench_CPPFLAGS = $(AM_CPPFLAGS) $(BENCH_NNG_CFLAGS)
 bench_tdill_bench_CFLAGS = $(AM_CFLAGS) -O2
-bench_tdill_bench_LDADD = libtdill.la $(BENCH_NNG_LIBS) -lm
-bench_tdill_bench_DEPENDENCIES = libtdill.la bench/nng-libs
+bench_tdill_bench_LDADD = $(BENCH_CORO_LIBS) libtdill.la $(BENCH_NNG_LIBS) -lm
+bench_tdill_bench_DEPENDENCIES = $(BENCH_CORO_LIBS) libtdill.la bench/nng-libs
 # No libtool wrapper script: the bench runs the real binary.
 bench_tdill_bench_LDFLAGS = $(AM_LDFLAGS) -no-install
 $(bench_tdill_bench_OBJECTS): bench/nng-cflags
+# With the coroutine front-end, tdill also runs ping-pong between two
+# coroutines of one thread (the pp-coro row).
+if ENABLE_CORO
+bench_tdill_bench_CPPFLAGS += -DBENCH_CORO
+BENCH_CORO_LIBS = libtdill_coro.la
+else
+BENCH_CORO_LIBS =
+endif
 
 # Each file is rewritten only when its answer changes, so that a detection
 # with the same result rebuilds nothing.

@@ -32,7 +32,6 @@
 
 static const struct backend *backends[] = {
     &raw_backend, &tdill_backend, &nng_backend,
-    /* HOOK (coroutine front-end): &coro_backend, see bench.h. */
 };
 #define NB (int)(sizeof(backends) / sizeof(backends[0]))
 enum { RAW, TDILL, NNG };
@@ -73,6 +72,8 @@ static const struct workload workloads[] = {
      PP_METRICS(T_RATIO_MAX)},
     {"pp-xthread", "ping-pong 64 B, x-thread", wl_pingpong, XTHREAD,
      PP_METRICS(T_RATIO_MAX)},
+    {"pp-coro", "ping-pong 64 B, x-coro (raw, nng: x-thread)",
+     wl_pingpong, XCORO, PP_METRICS(T_NONE)},
     {"stream-xproc", "stream 64 KiB sends, x-process", wl_stream, XPROC,
      1, {{"GB/s", 0, 0, T_RATIO_MIN, 0.95, 1, 0, 0}}},
     {"stream-xthread", "stream 64 KiB sends, x-thread", wl_stream, XTHREAD,
@@ -310,7 +311,7 @@ static int runs;
 static void measure(const struct workload *w, const struct params *p,
                     int timeout_s, const char *label, struct cell *cells)
 {
-    printf("%-44s", label);
+    printf("%-54s", label);
     fflush(stdout);
     int64_t started = now_ns();
     for (int bi = 0; bi < NB; bi++) {
@@ -460,7 +461,7 @@ static void print_rows(FILE *f, int md, const struct row *rows, int nrows)
                 hdr[2], hdr[3], hdr[4], hdr[5], hdr[6]);
         fprintf(f, "|---|--:|--:|--:|--:|---|---|\n");
     } else {
-        fprintf(f, "%-46s %10s %10s %10s %9s  %-22s %s\n", hdr[0], hdr[1],
+        fprintf(f, "%-54s %10s %10s %10s %9s  %-22s %s\n", hdr[0], hdr[1],
                 hdr[2], hdr[3], hdr[4], hdr[5], hdr[6]);
     }
     for (int i = 0; i < nrows; i++) {
@@ -470,7 +471,7 @@ static void print_rows(FILE *f, int md, const struct row *rows, int nrows)
                     r->v[RAW], r->v[TDILL], r->v[NNG], r->ratio, r->target,
                     r->vs_nng);
         else
-            fprintf(f, "%-46s %10s %10s %10s %9s  %-22s %s\n", r->name,
+            fprintf(f, "%-54s %10s %10s %10s %9s  %-22s %s\n", r->name,
                     r->v[RAW], r->v[TDILL], r->v[NNG], r->ratio, r->target,
                     r->vs_nng);
     }

@@ -7,6 +7,9 @@
 
 #include "bench.h"
 #include "tdill.h"
+#ifdef BENCH_CORO
+#include "tdill_coro.h"
+#endif
 
 static int td_listen(const char *path, int backlog)
 {
@@ -55,6 +58,28 @@ static int td_close(int c)
     return hclose(c);
 }
 
+#ifdef BENCH_CORO
+static coroutine void td_coro_main(void (*fn)(void *), void *arg)
+{
+    fn(arg);
+}
+
+static int td_go(void (*fn)(void *), void *arg)
+{
+    return go(td_coro_main(fn, arg));
+}
+
+static int td_join(int h)
+{
+    int rc = bundle_wait(h, -1);
+    hclose(h);
+    return rc;
+}
+#else
+#define td_go NULL
+#define td_join NULL
+#endif
+
 static const char *td_version(void)
 {
     static char v[32];
@@ -75,4 +100,6 @@ const struct backend tdill_backend = {
     .recv_timeout = td_recv_timeout,
     .close = td_close,
     .lclose = td_close,
+    .go = td_go,
+    .join = td_join,
 };

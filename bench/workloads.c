@@ -2,9 +2,11 @@
  * The workloads, written once against struct backend (bench.h).
  *
  * Two-sided workloads run a server side and a client side, either in two
- * processes (XPROC: the server is forked) or in two threads of one process
- * (XTHREAD). The sides synchronise over a plain socketpair, the "control
- * channel", which no backend touches. Each workload runs in a fresh process
+ * processes (XPROC: the server is forked), in two threads of one process
+ * (XTHREAD) or in two coroutines of one thread (XCORO, where the backend
+ * has go()). The sides synchronise over a plain socketpair, the "control
+ * channel", which no backend touches; its reads never block in XCORO,
+ * because the server coroutine writes before it first parks. Each workload runs in a fresh process
  * (main.c), so no backend state survives from one run to the next.
  */
 #include <dirent.h>
@@ -99,6 +101,7 @@ struct side {
     enum mode mode;
     pid_t pid;
     pthread_t th;
+    int coro;       /* XCORO: the server coroutine's handle */
 };
 
 static void run_side(struct side *s);
@@ -107,6 +110,11 @@ static void *side_thread(void *arg)
 {
     run_side(arg);
     return NULL;
+}
+
+static void side_coro(void *arg)
+{
+    run_side(arg);
 }
 
 int bench_use_fork = 1;
@@ -161,6 +169,11 @@ static void start_server(struct side *s, enum mode mode)
     } else if (mode == XPROC) {
         s->pid = spawn_server(s);
         close(sv[1]);
+    } else if (mode == XCORO && s->b->go) {
+        /* Runs until it blocks, in accept: 'R' is written by then. */
+        s->coro = s->b->go(side_coro, s);
+        if (s->coro < 0)
+            bench_fail("go: %s", strerror(errno));
     } else {
         int rc = pthread_create(&s->th, NULL, side_thread, s);
         if (rc)
@@ -176,6 +189,10 @@ static void join_server(struct side *s)
             ;
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
             bench_fail("server process failed (status %d)", st);
+    } else if (s->mode == XCORO && s->b->go) {
+        if (s->b->join(s->coro) < 0)
+            bench_fail("join: %s", strerror(errno));
+        close(s->ctl);
     } else {
         pthread_join(s->th, NULL);
         close(s->ctl);
