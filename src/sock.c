@@ -152,35 +152,51 @@ static int park(struct td_sock *s, uint32_t events, int64_t deadline)
     return st == TD_READY || !events ? 0 : ETIMEDOUT;
 }
 
-/* What an operation does on EAGAIN. *spins counts this operation's retries;
-   spin is the direction's budget, NULL where several threads may wait. */
+/* How one operation's waits went, to tune its direction's spin budget. */
+struct spin {
+    uint16_t *budget; /* the direction's; NULL: park at once */
+    int tries;        /* retries since the operation began or last parked */
+    enum { WAITED_NOT, WAITED_SPUN, WAITED_PARKED } last; /* its last wait */
+};
+
+static struct spin spin_on(uint16_t *budget)
+{
+    return (struct spin){.budget = budget};
+}
+
+/* What an operation does on EAGAIN: retry at once while the budget lasts,
+   else park until the poller reports the events. */
 static int wait_for(struct td_sock *s, uint32_t events, int64_t deadline,
-                    int *spins, uint16_t *spin)
+                    struct spin *sp)
 {
     if (deadline != TD_NEVER && (deadline == 0 || td_now_ns() >= deadline))
         return ETIMEDOUT;
     if (atomic_load_explicit(&s->closing, memory_order_relaxed))
         return ECANCELED;
-    if (spin && *spins < *spin) {
+    if (sp->budget && sp->tries < *sp->budget) {
+        sp->last = WAITED_SPUN;
         /* NB: past the first few tries, let the peer have this CPU: when
            the machine is busy, it may be waiting for ours (or be a
            coroutine of this very thread). */
-        return td_wait_pause(++*spins, SPIN_YIELD_AFTER);
+        return td_wait_pause(++sp->tries, SPIN_YIELD_AFTER);
     }
-    if (spin) {
-        *spin = *spin / 2 > SPIN_MIN ? *spin / 2 : SPIN_MIN;
-        *spins = -1; /* parked: this operation does not widen the budget */
+    if (sp->budget) {
+        *sp->budget = *sp->budget / 2 > SPIN_MIN ? *sp->budget / 2 : SPIN_MIN;
+        sp->tries = 0;
+        sp->last = WAITED_PARKED;
     }
     return park(s, events, deadline);
 }
 
-/* An operation that spinning completed without parking widens the budget. */
-static void spun(int spins, uint16_t *spin)
+/* At the end of a successful operation: if its last wait ended by spinning,
+   spinning pays on this direction now, so the budget widens. */
+static void spin_done(const struct spin *sp)
 {
-    if (spins > 0 && *spin < SPIN_MAX)
-        *spin = *spin * 2 + 1 < SPIN_MAX ? *spin * 2 + 1 : SPIN_MAX;
-    else if (spins == -1 && *spin == SPIN_MIN)
-        *spin = 1; /* keep probing now and then */
+    uint16_t *b = sp->budget;
+    if (sp->last == WAITED_SPUN && *b < SPIN_MAX)
+        *b = *b * 2 + 1 < SPIN_MAX ? *b * 2 + 1 : SPIN_MAX;
+    else if (sp->last == WAITED_PARKED && *b == SPIN_MIN)
+        *b = 1; /* keep probing now and then */
 }
 
 /******************************************************************************/
@@ -290,7 +306,8 @@ void td_sock_leave(struct td_sock *s, enum td_dir dir, int rc)
 int td_sock_sendv(struct td_sock *s, struct td_iocur *c, int64_t deadline)
 {
     struct iovec iov[IOV_BATCH];
-    int spins = 0, rc;
+    struct spin sp = spin_on(&s->spin[TD_OUT]);
+    int rc;
     while (c->left) {
         struct msghdr m = {.msg_iov = iov};
         m.msg_iovlen = td_iocur_fill(c, iov, IOV_BATCH, NULL, 0);
@@ -303,11 +320,11 @@ int td_sock_sendv(struct td_sock *s, struct td_iocur *c, int64_t deadline)
             continue;
         if (errno != EAGAIN)
             return ECONNRESET; /* any other failure breaks the stream */
-        rc = wait_for(s, EPOLLOUT, deadline, &spins, &s->spin[TD_OUT]);
+        rc = wait_for(s, EPOLLOUT, deadline, &sp);
         if (rc)
             return rc;
     }
-    spun(spins, &s->spin[TD_OUT]);
+    spin_done(&sp);
     return 0;
 }
 
@@ -315,7 +332,8 @@ int td_sock_recvv(struct td_sock *s, struct td_iocur *c, int64_t deadline)
 {
     struct iovec iov[IOV_BATCH];
     char scratch[SCRATCH];
-    int spins = 0, rc;
+    struct spin sp = spin_on(&s->spin[TD_IN]);
+    int rc;
     while (c->left) {
         struct msghdr m = {.msg_iov = iov};
         m.msg_iovlen = td_iocur_fill(c, iov, IOV_BATCH, scratch, SCRATCH);
@@ -330,19 +348,18 @@ int td_sock_recvv(struct td_sock *s, struct td_iocur *c, int64_t deadline)
             continue;
         if (errno != EAGAIN)
             return ECONNRESET; /* any other failure breaks the stream */
-        rc = wait_for(s, EPOLLIN | EPOLLRDHUP, deadline, &spins,
-                      &s->spin[TD_IN]);
+        rc = wait_for(s, EPOLLIN | EPOLLRDHUP, deadline, &sp);
         if (rc)
             return rc;
     }
-    spun(spins, &s->spin[TD_IN]);
+    spin_done(&sp);
     return 0;
 }
 
 int td_sock_drain(struct td_sock *s, int64_t deadline)
 {
     char scratch[SCRATCH];
-    int spins = 0;
+    struct spin sp = spin_on(NULL);
     for (;;) {
         ssize_t n = recv(s->fd, scratch, sizeof(scratch), MSG_DONTWAIT);
         if (n > 0)
@@ -353,7 +370,7 @@ int td_sock_drain(struct td_sock *s, int64_t deadline)
             continue;
         if (errno != EAGAIN)
             return ECONNRESET; /* any other failure breaks the stream */
-        int rc = wait_for(s, EPOLLIN | EPOLLRDHUP, deadline, &spins, NULL);
+        int rc = wait_for(s, EPOLLIN | EPOLLRDHUP, deadline, &sp);
         if (rc)
             return rc;
     }
@@ -363,8 +380,8 @@ int td_sock_accept(struct td_sock *s, int64_t deadline, int *fd)
 {
     /* Several threads may accept at once, so the budget is not adaptive
        (it would be shared state): a fixed, short spin. */
-    int spins = 0;
-    uint16_t spin = ncpus() > 1 ? SPIN_START : 0;
+    uint16_t budget = ncpus() > 1 ? SPIN_START : 0;
+    struct spin sp = spin_on(&budget);
     for (;;) {
         int a = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (a >= 0) {
@@ -377,7 +394,7 @@ int td_sock_accept(struct td_sock *s, int64_t deadline, int *fd)
             return ENOMEM;
         if (errno != EAGAIN)
             return errno;
-        int rc = wait_for(s, EPOLLIN, deadline, &spins, &spin);
+        int rc = wait_for(s, EPOLLIN, deadline, &sp);
         if (rc)
             return rc;
     }
@@ -448,7 +465,8 @@ int td_sock_sendfd(struct td_sock *s, int fd, int64_t deadline)
             return EINVAL; /* fd was closed under us; nothing was sent */
         if (errno != EAGAIN)
             return ECONNRESET; /* any other failure breaks the stream */
-        int rc = wait_for(s, EPOLLOUT, deadline, NULL, NULL);
+        struct spin sp = spin_on(NULL);
+        int rc = wait_for(s, EPOLLOUT, deadline, &sp);
         if (rc)
             return rc;
     }
@@ -503,7 +521,8 @@ int td_sock_recvfd(struct td_sock *s, int64_t deadline, int *fd)
             continue;
         if (errno != EAGAIN)
             return ECONNRESET; /* any other failure breaks the stream */
-        int rc = wait_for(s, EPOLLIN | EPOLLRDHUP, deadline, NULL, NULL);
+        struct spin sp = spin_on(NULL);
+        int rc = wait_for(s, EPOLLIN | EPOLLRDHUP, deadline, &sp);
         if (rc)
             return rc;
     }

@@ -35,7 +35,7 @@ struct td_sock {
        whoever holds busy[dir]. */
     _Atomic bool busy[2];
     int state[2];
-    /* How many EAGAINs to retry before parking (see td_sock_wait). */
+    /* How many EAGAINs to retry before parking (struct spin, sock.c). */
     uint16_t spin[2];
 };
 
