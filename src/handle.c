@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fork.h"
 #include "handle.h"
@@ -32,8 +33,13 @@
 #define ST_REFS (ST_LIVE - 1)
 #define ST_GEN(st) ((uint32_t)((st) >> 32))
 
+/* NB: a slot per cache line. Every call does an atomic add and subtract on
+   its handle's state word; two handles sharing a line would make threads
+   working on different handles fight over it. */
+#define SLOT_ALIGN 64
+
 struct slot {
-    _Atomic uint64_t state;
+    _Alignas(SLOT_ALIGN) _Atomic uint64_t state;
     /* Written under table_mu while the slot is not live; read after a
        successful acquire (the CAS orders the two). */
     void *obj;
@@ -99,9 +105,11 @@ static int take_slot(uint32_t *idx)
         return EMFILE;
     uint32_t c = nslots >> CHUNK_BITS;
     if (!atomic_load_explicit(&chunks[c], memory_order_relaxed)) {
-        struct slot *chunk = calloc(CHUNK_SIZE, sizeof(struct slot));
+        struct slot *chunk =
+            aligned_alloc(SLOT_ALIGN, CHUNK_SIZE * sizeof(struct slot));
         if (!chunk)
             return ENOMEM;
+        memset(chunk, 0, CHUNK_SIZE * sizeof(struct slot));
         atomic_store_explicit(&chunks[c], chunk, memory_order_release);
     }
     *idx = nslots++;

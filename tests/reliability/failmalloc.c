@@ -10,11 +10,13 @@
 void *malloc(size_t size);
 void *calloc(size_t n, size_t size);
 void *realloc(void *p, size_t size);
+void *aligned_alloc(size_t align, size_t size);
 void free(void *p);
 
 static void *(*real_malloc)(size_t);
 static void *(*real_calloc)(size_t, size_t);
 static void *(*real_realloc)(void *, size_t);
+static void *(*real_aligned_alloc)(size_t, size_t);
 static void (*real_free)(void *);
 
 /* dlsym() may allocate (calloc) before the real functions are known: such
@@ -47,6 +49,8 @@ static void resolve(void)
     real_malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
     real_calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "calloc");
     real_realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
+    real_aligned_alloc =
+        (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "aligned_alloc");
     real_free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
     resolving = 0;
 }
@@ -120,6 +124,17 @@ void *calloc(size_t n, size_t size)
         return NULL;
     }
     return real_calloc(n, size);
+}
+
+void *aligned_alloc(size_t align, size_t size)
+{
+    if (!real_aligned_alloc)
+        resolve();
+    if (fail_now()) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return real_aligned_alloc(align, size);
 }
 
 void *realloc(void *p, size_t size)

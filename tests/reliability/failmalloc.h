@@ -1,6 +1,6 @@
 /*
  * An allocation-failure injector for the tests: the program that links
- * failmalloc.c gets malloc, calloc, realloc and free wrappers that forward to
+ * failmalloc.c gets malloc, calloc, realloc, aligned_alloc and free wrappers that forward to
  * the allocator found next (libc's, or a sanitizer's), except that a thread
  * can arm them to fail one chosen allocation with ENOMEM.
  *
