@@ -303,15 +303,33 @@ void td_sock_leave(struct td_sock *s, enum td_dir dir, int rc)
 /*  Operations                                                                */
 /******************************************************************************/
 
+/* NB: one piece goes through send() and recv(), which spare the kernel
+   copying in a msghdr and an iovec array: most calls have one buffer. */
+static ssize_t send_iov(int fd, struct iovec *iov, int n)
+{
+    if (n == 1)
+        return send(fd, iov->iov_base, iov->iov_len,
+                    MSG_NOSIGNAL | MSG_DONTWAIT);
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    return sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static ssize_t recv_iov(int fd, struct iovec *iov, int n)
+{
+    if (n == 1)
+        return recv(fd, iov->iov_base, iov->iov_len, MSG_DONTWAIT);
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    return recvmsg(fd, &m, MSG_DONTWAIT);
+}
+
 int td_sock_sendv(struct td_sock *s, struct td_iocur *c, int64_t deadline)
 {
     struct iovec iov[IOV_BATCH];
     struct spin sp = spin_on(&s->spin[TD_OUT]);
     int rc;
     while (c->left) {
-        struct msghdr m = {.msg_iov = iov};
-        m.msg_iovlen = td_iocur_fill(c, iov, IOV_BATCH, NULL, 0);
-        ssize_t n = sendmsg(s->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+        int k = td_iocur_fill(c, iov, IOV_BATCH, NULL, 0);
+        ssize_t n = send_iov(s->fd, iov, k);
         if (n >= 0) {
             td_iocur_advance(c, (size_t)n);
             continue;
@@ -335,9 +353,8 @@ int td_sock_recvv(struct td_sock *s, struct td_iocur *c, int64_t deadline)
     struct spin sp = spin_on(&s->spin[TD_IN]);
     int rc;
     while (c->left) {
-        struct msghdr m = {.msg_iov = iov};
-        m.msg_iovlen = td_iocur_fill(c, iov, IOV_BATCH, scratch, SCRATCH);
-        ssize_t n = recvmsg(s->fd, &m, MSG_DONTWAIT);
+        int k = td_iocur_fill(c, iov, IOV_BATCH, scratch, SCRATCH);
+        ssize_t n = recv_iov(s->fd, iov, k);
         if (n > 0) {
             td_iocur_advance(c, (size_t)n);
             continue;
