@@ -113,7 +113,7 @@ static void set_params(struct params *p, int quick)
     *p = (struct params){
         .quick = quick,
         .pp_roundtrips = quick ? 5000 : 100000,
-        .stream_bytes = quick ? 128L << 20 : 1L << 30,
+        .stream_bytes = quick ? 512L << 20 : 1L << 30,
         .small_ops = quick ? 50000 : 2000000,
         .conns = quick ? 1000 : 20000,
         .scale_conns = quick ? 1000 : 10000,
