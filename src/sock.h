@@ -21,6 +21,12 @@
 
 enum td_dir { TD_IN = 0, TD_OUT = 1 };
 
+/* How a direction spins before it parks (see wait_for in sock.c). */
+struct td_spin {
+    uint16_t budget; /* EAGAINs retried before parking */
+    uint16_t parks;  /* parks so far: every PROBE_EVERY-th probes first */
+};
+
 struct td_sock {
     int fd;
     int handle; /* reported by the poller; never a pointer */
@@ -35,8 +41,7 @@ struct td_sock {
        whoever holds busy[dir]. */
     _Atomic bool busy[2];
     int state[2];
-    /* How many EAGAINs to retry before parking (struct spin, sock.c). */
-    uint16_t spin[2];
+    struct td_spin spin[2];
 };
 
 /* The two kinds of socket object. Objects of both kinds are td_socks. */
