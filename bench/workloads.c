@@ -277,6 +277,8 @@ void wl_pingpong(const struct backend *b, const struct params *p,
     }
     b->close(c);
     join_server(&s);
+    if (mode == XCORO && !b->go)
+        snprintf(r->note, sizeof(r->note), "no coroutines: two threads");
     qsort(lat, (size_t)n, sizeof(*lat), cmp_i64);
     r->v[0] = (double)sum / (double)n / 1e3;
     r->v[1] = (double)pct(lat, n, 0.50) / 1e3;
