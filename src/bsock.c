@@ -4,7 +4,6 @@
 #include "now.h"
 #include "sock.h"
 #include "tdill.h"
-#include "wait.h"
 
 /*
  * bsend, brecv, bsendl, brecvl: all-or-nothing transfers on any bytestream
@@ -26,9 +25,7 @@ static int transfer(int h, enum td_dir dir, struct tdill_iolist *first,
 {
     struct td_sock *s;
     size_t total = 0;
-    int rc = td_wait_enter();
-    if (rc == 0)
-        rc = td_handle_acquire(h, &td_conn_vfs, (void **)&s);
+    int rc = td_sock_acquire(h, &td_conn_vfs, &s);
     if (rc)
         return fail(rc);
     bool drain = dir == TD_IN && !first && !last;

@@ -134,9 +134,7 @@ TDILL_EXPORT int tdill_ipc_listen_mode(const char *addr, int backlog,
 static int accept_common(int ls, bool want_mem, void *mem, int64_t deadline)
 {
     struct td_sock *s;
-    int rc = td_wait_enter();
-    if (rc == 0)
-        rc = td_handle_acquire(ls, &td_listener_vfs, (void **)&s);
+    int rc = td_sock_acquire(ls, &td_listener_vfs, &s);
     if (rc)
         return fail(rc);
     int fd, h;
@@ -328,6 +326,18 @@ TDILL_EXPORT int tdill_ipc_pair_mem(struct tdill_ipc_pair_storage *mem,
 /*  Ending a connection                                                       */
 /******************************************************************************/
 
+/* Sends EOF; the sending side then fails with EPIPE. Returns 0, or the
+   sending side's error (EBUSY, EPIPE if already done, ECONNRESET). */
+static int half_close(struct td_sock *s)
+{
+    int rc = td_sock_enter(s, TD_OUT);
+    if (rc)
+        return rc;
+    rc = shutdown(s->fd, SHUT_WR) < 0 ? ECONNRESET : 0;
+    td_sock_leave(s, TD_OUT, rc ? rc : EPIPE);
+    return rc;
+}
+
 TDILL_EXPORT int tdill_ipc_done(int h, int64_t deadline)
 {
     (void)deadline; /* a half-close never has to wait */
@@ -335,15 +345,7 @@ TDILL_EXPORT int tdill_ipc_done(int h, int64_t deadline)
     int rc = td_handle_acquire(h, &td_conn_vfs, (void **)&s);
     if (rc)
         return fail(rc);
-    rc = td_sock_enter(s, TD_OUT);
-    if (rc == 0) {
-        if (shutdown(s->fd, SHUT_WR) < 0) {
-            td_sock_leave(s, TD_OUT, ECONNRESET);
-            rc = ECONNRESET;
-        } else {
-            td_sock_leave(s, TD_OUT, EPIPE); /* sends now fail with EPIPE */
-        }
-    }
+    rc = half_close(s);
     td_handle_release(h);
     return rc ? fail(rc) : 0;
 }
@@ -352,12 +354,8 @@ TDILL_EXPORT int tdill_ipc_done(int h, int64_t deadline)
    peer's EOF. Returns 0 when both ends finished cleanly. */
 static int close_orderly(struct td_sock *s, int64_t deadline)
 {
-    int rc = td_sock_enter(s, TD_OUT);
-    if (rc == 0) {
-        rc = shutdown(s->fd, SHUT_WR) < 0 ? ECONNRESET : EPIPE;
-        td_sock_leave(s, TD_OUT, rc);
-    }
-    if (rc != EPIPE)
+    int rc = half_close(s);
+    if (rc && rc != EPIPE)
         return rc; /* EBUSY, or the sending side was broken */
     rc = td_sock_enter(s, TD_IN);
     if (rc == 0) {
@@ -399,9 +397,7 @@ TDILL_EXPORT int tdill_ipc_close(int h, int64_t deadline)
 TDILL_EXPORT int tdill_ipc_sendfd(int h, int fd, int64_t deadline)
 {
     struct td_sock *s;
-    int rc = td_wait_enter();
-    if (rc == 0)
-        rc = td_handle_acquire(h, &td_conn_vfs, (void **)&s);
+    int rc = td_sock_acquire(h, &td_conn_vfs, &s);
     if (rc)
         return fail(rc);
     if (fd < 0 || fcntl(fd, F_GETFD) < 0)
@@ -420,9 +416,7 @@ TDILL_EXPORT int tdill_ipc_recvfd(int h, int64_t deadline)
 {
     struct td_sock *s;
     int fd = -1;
-    int rc = td_wait_enter();
-    if (rc == 0)
-        rc = td_handle_acquire(h, &td_conn_vfs, (void **)&s);
+    int rc = td_sock_acquire(h, &td_conn_vfs, &s);
     if (rc)
         return fail(rc);
     rc = td_sock_enter(s, TD_IN);

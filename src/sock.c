@@ -55,18 +55,6 @@
 #define PROBE_EVERY 16
 #endif
 
-static int ncpus(void)
-{
-    static _Atomic int n;
-    int v = atomic_load_explicit(&n, memory_order_relaxed);
-    if (!v) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        v = c > 0 ? (int)c : 1;
-        atomic_store_explicit(&n, v, memory_order_relaxed);
-    }
-    return v;
-}
-
 /******************************************************************************/
 /*  Waiters and readiness                                                     */
 /******************************************************************************/
@@ -319,8 +307,7 @@ int td_sock_make(int fd, void *mem, const struct td_vfs *vfs, int *h)
     memset(s, 0, sizeof(*s));
     s->fd = fd;
     s->heap = !mem;
-    s->spin[TD_IN].budget = s->spin[TD_OUT].budget =
-        ncpus() > 1 ? SPIN_START : 0;
+    s->spin[TD_IN].budget = s->spin[TD_OUT].budget = SPIN_START;
     pthread_mutex_init(&s->lock, NULL);
     int rc = td_handle_make(vfs, s, &s->handle);
     if (rc) {
@@ -447,9 +434,10 @@ int td_sock_drain(struct td_sock *s, int64_t deadline)
 
 int td_sock_accept(struct td_sock *s, int64_t deadline, int *fd)
 {
-    /* Several threads may accept at once, so the budget is not adaptive
-       (it would be shared state): a fixed, short spin. */
-    struct td_spin budget = {.budget = ncpus() > 1 ? SPIN_START : 0};
+    /* Several threads may accept at once, so the budget is not kept from
+       one call to the next (it would be shared state): each call starts
+       afresh. */
+    struct td_spin budget = {.budget = SPIN_START};
     struct spin sp = spin_on(&budget);
     for (;;) {
         int a = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);

@@ -52,6 +52,16 @@ extern const struct td_vfs td_listener_vfs;
    value (fd then stays open and is the caller's). mem == NULL: allocate. */
 int td_sock_make(int fd, void *mem, const struct td_vfs *vfs, int *h);
 
+/* How a blocking call on handle h begins: 0, or the error it fails with
+   before touching anything (ECANCELED in a cancelled coroutine, EBADF,
+   ENOTSUP). On 0 the caller holds a reference and must release h. */
+static inline int td_sock_acquire(int h, const struct td_vfs *vfs,
+                                  struct td_sock **s)
+{
+    int rc = td_wait_enter();
+    return rc ? rc : td_handle_acquire(h, vfs, (void **)s);
+}
+
 /* Claims the sending or receiving side of a connection: EBUSY if another
    thread has it, else the direction's state (EPIPE, ECONNRESET) or 0. */
 int td_sock_enter(struct td_sock *s, enum td_dir dir);
