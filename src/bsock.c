@@ -1,5 +1,6 @@
 #include <errno.h>
 
+#include "api.h"
 #include "iolist.h"
 #include "now.h"
 #include "sock.h"
@@ -9,12 +10,6 @@
  * bsend, brecv, bsendl, brecvl: all-or-nothing transfers on any bytestream
  * handle. Nothing here knows which protocol the handle speaks.
  */
-
-static int fail(int err)
-{
-    errno = err;
-    return -1;
-}
 
 /* The order of checks is the order of errors a caller can see: a cancelled
    coroutine (ECANCELED, front-end only), the handle
@@ -27,7 +22,7 @@ static int transfer(int h, enum td_dir dir, struct tdill_iolist *first,
     size_t total = 0;
     int rc = td_sock_acquire(h, &td_conn_vfs, &s);
     if (rc)
-        return fail(rc);
+        return td_fail(rc);
     bool drain = dir == TD_IN && !first && !last;
     if (!drain)
         rc = td_iolist_check(first, last, dir == TD_OUT, &total);
@@ -35,7 +30,7 @@ static int transfer(int h, enum td_dir dir, struct tdill_iolist *first,
         rc = td_sock_enter(s, dir);
     if (rc) {
         td_handle_release(h);
-        return fail(rc);
+        return td_fail(rc);
     }
     int64_t dl = td_deadline_ns(deadline);
     struct td_iocur c;
@@ -48,7 +43,7 @@ static int transfer(int h, enum td_dir dir, struct tdill_iolist *first,
         rc = td_sock_recvv(s, &c, dl);
     td_sock_leave(s, dir, rc);
     td_handle_release(h);
-    return rc ? fail(rc) : 0;
+    return rc ? td_fail(rc) : 0;
 }
 
 TDILL_EXPORT int tdill_bsend(int s, const void *buf, size_t len,

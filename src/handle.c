@@ -6,11 +6,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "fork.h"
 #include "handle.h"
 #include "now.h"
 #include "wait.h"
 #include "tdill.h"
+
+/*
+ * The handle table (see handle.h). This file is also what makes closing
+ * safe while other threads use the handle: every use holds a reference on
+ * the slot, hclose waits for the last one to go before it destroys the
+ * object, and the I/O threads know a socket only by its handle number (the
+ * poller never holds a pointer), so a late event finds a stale handle and
+ * is dropped instead of touching freed memory.
+ */
 
 /* 20 index bits and 11 generation bits keep every handle a positive int. */
 #define INDEX_BITS 20
@@ -60,7 +70,7 @@ static uint32_t free_head = NO_SLOT, free_tail = NO_SLOT, free_count;
    closing a handle another coroutine of its thread is using parks only
    itself; blocking the thread would keep the other from ever leaving. */
 static pthread_mutex_t close_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct td_waiter *closers;
+static struct td_waitlist closers;
 
 /* destroy_mu protects `destroying`, the number of objects being torn down
    right now. fork() waits for it to reach zero and holds destroy_mu across
@@ -143,7 +153,9 @@ static bool open_as(uint64_t st, int h)
            ST_GEN(st) == (uint32_t)handle_gen(h);
 }
 
-static int acquire_slot(int h, struct slot **out)
+/* Adds delta to the state word of h's slot while the slot is still open
+   as h: a reference (1), or the closing mark. Returns 0 or EBADF. */
+static int update_open(int h, uint64_t delta, struct slot **out)
 {
     struct slot *s = slot_of(h);
     if (!s)
@@ -153,7 +165,8 @@ static int acquire_slot(int h, struct slot **out)
         if (!open_as(st, h))
             return EBADF;
     } while (!atomic_compare_exchange_weak_explicit(
-        &s->state, &st, st + 1, memory_order_acquire, memory_order_relaxed));
+        &s->state, &st, st + delta, memory_order_acq_rel,
+        memory_order_relaxed));
     *out = s;
     return 0;
 }
@@ -161,7 +174,7 @@ static int acquire_slot(int h, struct slot **out)
 int td_handle_acquire_any(int h, void **obj, const struct td_vfs **vfs)
 {
     struct slot *s;
-    int rc = acquire_slot(h, &s);
+    int rc = update_open(h, 1, &s);
     if (rc)
         return rc;
     *obj = s->obj;
@@ -187,8 +200,7 @@ void td_handle_release(int h)
         atomic_fetch_sub_explicit(&s->state, 1, memory_order_acq_rel);
     if ((prev & ST_CLOSING) && (prev & ST_REFS) == 1) {
         pthread_mutex_lock(&close_mu);
-        for (struct td_waiter *w = closers; w; w = w->next)
-            td_waiter_wake(w, TD_READY);
+        td_wake_all(&closers, TD_READY);
         pthread_mutex_unlock(&close_mu);
     }
 }
@@ -196,19 +208,8 @@ void td_handle_release(int h)
 static void wait_for_last_reference(struct slot *s)
 {
     pthread_mutex_lock(&close_mu);
-    while (atomic_load_explicit(&s->state, memory_order_acquire) & ST_REFS) {
-        struct td_waiter w;
-        td_waiter_init(&w, 0);
-        w.uncancellable = true;
-        w.next = closers;
-        closers = &w;
-        td_waiter_park(&w, &close_mu, TD_NEVER);
-        struct td_waiter **p = &closers;
-        while (*p != &w)
-            p = &(*p)->next;
-        *p = w.next;
-        td_waiter_fini(&w);
-    }
+    while (atomic_load_explicit(&s->state, memory_order_acquire) & ST_REFS)
+        td_wait_in(&closers, &close_mu, 0, TD_NEVER, false);
     pthread_mutex_unlock(&close_mu);
 }
 
@@ -231,17 +232,10 @@ static void free_slot_locked(struct slot *s, uint32_t idx)
 
 int td_handle_close(int h)
 {
-    struct slot *s = slot_of(h);
-    if (!s)
-        return EBADF;
     /* 1. Mark the slot closing: from now on nobody new gets in. */
-    uint64_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
-    do {
-        if (!open_as(st, h))
-            return EBADF;
-    } while (!atomic_compare_exchange_weak_explicit(
-        &s->state, &st, st | ST_CLOSING, memory_order_acq_rel,
-        memory_order_relaxed));
+    struct slot *s;
+    if (update_open(h, ST_CLOSING, &s))
+        return EBADF;
     /* 2. Throw out those already inside and wait until they have left. */
     s->vfs->cancel(s->obj);
     wait_for_last_reference(s);
@@ -263,11 +257,7 @@ int td_handle_close(int h)
 TDILL_EXPORT int tdill_hclose(int h)
 {
     int rc = td_handle_close(h);
-    if (rc) {
-        errno = rc;
-        return -1;
-    }
-    return 0;
+    return rc ? td_fail(rc) : 0;
 }
 
 /* Calls fn on every live slot's object. Called with table_mu held. */
@@ -334,25 +324,14 @@ void td_handle_fork_parent(void)
 void td_handle_fork_child(void)
 {
     pthread_cond_init(&destroy_cv, NULL);
-    closers = NULL; /* they were other threads */
+    closers.first = NULL; /* they were other threads */
     for_each_live(child_one);
     pthread_mutex_unlock(&close_mu);
     pthread_mutex_unlock(&table_mu);
     pthread_mutex_unlock(&destroy_mu);
 }
 
-/* The table as the coroutine front-end (a separate library) sees it. */
-TDILL_EXPORT int tdill__hmake(const struct td_vfs *vfs, void *obj, int *h)
-{
-    return td_handle_make(vfs, obj, h);
-}
-
-TDILL_EXPORT int tdill__hacquire(int h, const struct td_vfs *vfs, void **obj)
-{
-    return td_handle_acquire(h, vfs, obj);
-}
-
-TDILL_EXPORT void tdill__hrelease(int h)
-{
-    td_handle_release(h);
-}
+/* The table as the coroutine front-end sees it. */
+TD_EXPORT_ALIAS(td_handle_make, tdill__hmake);
+TD_EXPORT_ALIAS(td_handle_acquire, tdill__hacquire);
+TD_EXPORT_ALIAS(td_handle_release, tdill__hrelease);

@@ -3,6 +3,11 @@
 
 #include "iolist.h"
 
+/*
+ * iolists (see iolist.h): checking a caller's list once, before anything
+ * moves, and walking it as iovecs without modifying it.
+ */
+
 /* Loops are found with Brent's algorithm: a mark is dropped at steps 2, 4,
    8, ... and a walk that comes back to it is going round in circles. The
    check needs no memory whatever the list's length. */

@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "now.h"
 #include "sock.h"
 #include "tdill.h"
@@ -16,7 +17,8 @@
 /*
  * The IPC protocol: UNIX-domain stream sockets named by filesystem paths.
  * Listener and connection objects are td_socks; this file makes them and
- * speaks the protocol's few extra verbs (done, close, descriptor passing).
+ * speaks the protocol's few extra verbs (done, close, peer credentials);
+ * descriptor passing is fdpass.c's.
  */
 
 _Static_assert(sizeof(struct td_sock) <= sizeof(struct tdill_ipc_storage),
@@ -27,12 +29,6 @@ _Static_assert(sizeof(struct td_sock) <=
 _Static_assert(2 * sizeof(struct tdill_ipc_storage) <=
                    sizeof(struct tdill_ipc_pair_storage),
                "struct tdill_ipc_pair_storage too small");
-
-static int fail(int err)
-{
-    errno = err;
-    return -1;
-}
 
 static int make_addr(const char *addr, struct sockaddr_un *sa, socklen_t *len)
 {
@@ -111,23 +107,23 @@ error1:
 TDILL_EXPORT int tdill_ipc_listen(const char *addr, int backlog)
 {
     int h, rc = listen_common(addr, backlog, NULL, NULL, &h);
-    return rc ? fail(rc) : h;
+    return rc ? td_fail(rc) : h;
 }
 
 TDILL_EXPORT int tdill_ipc_listen_mem(const char *addr, int backlog,
                                       struct tdill_ipc_listener_storage *mem)
 {
     if (!mem)
-        return fail(EINVAL);
+        return td_fail(EINVAL);
     int h, rc = listen_common(addr, backlog, mem, NULL, &h);
-    return rc ? fail(rc) : h;
+    return rc ? td_fail(rc) : h;
 }
 
 TDILL_EXPORT int tdill_ipc_listen_mode(const char *addr, int backlog,
                                        mode_t mode)
 {
     int h, rc = listen_common(addr, backlog, NULL, &mode, &h);
-    return rc ? fail(rc) : h;
+    return rc ? td_fail(rc) : h;
 }
 
 /* want_mem: the caller is ipc_accept_mem, whose mem must not be NULL. */
@@ -136,17 +132,17 @@ static int accept_common(int ls, bool want_mem, void *mem, int64_t deadline)
     struct td_sock *s;
     int rc = td_sock_acquire(ls, &td_listener_vfs, &s);
     if (rc)
-        return fail(rc);
+        return td_fail(rc);
     int fd, h;
     rc = want_mem && !mem ? EINVAL
                           : td_sock_accept(s, td_deadline_ns(deadline), &fd);
     td_handle_release(ls);
     if (rc)
-        return fail(rc);
+        return td_fail(rc);
     rc = td_sock_make(fd, mem, &td_conn_vfs, &h);
     if (rc) {
         close(fd);
-        return fail(rc);
+        return td_fail(rc);
     }
     return h;
 }
@@ -174,29 +170,29 @@ static int connect_common(const char *addr, void *mem, int64_t deadline)
     if (rc == 0)
         rc = make_addr(addr, &sa, &len);
     if (rc)
-        return fail(rc);
+        return td_fail(rc);
     /* 1. Make the socket and its handle first: waiting for room in the
        listener's backlog is a park like any other. */
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return fail(errno);
+        return td_fail(errno);
     int h;
     rc = td_sock_make(fd, mem, &td_conn_vfs, &h);
     if (rc) {
         close(fd);
-        return fail(rc);
+        return td_fail(rc);
     }
     /* 2. Connect. */
     struct td_sock *s;
     rc = td_handle_acquire(h, &td_conn_vfs, (void **)&s);
     if (rc)
-        return fail(rc == EBADF ? ECANCELED : rc);
+        return td_fail(rc == EBADF ? ECANCELED : rc);
     rc = td_sock_connect(s, (struct sockaddr *)&sa, len,
                          td_deadline_ns(deadline));
     td_handle_release(h);
     if (rc) {
         td_handle_close(h);
-        return fail(rc);
+        return td_fail(rc);
     }
     return h;
 }
@@ -211,7 +207,7 @@ TDILL_EXPORT int tdill_ipc_connect_mem(const char *addr,
                                        int64_t deadline)
 {
     if (!mem)
-        return fail(EINVAL);
+        return td_fail(EINVAL);
     return connect_common(addr, mem, deadline);
 }
 
@@ -244,14 +240,14 @@ static int fromfd_common(int fd, void *mem, const struct td_vfs *vfs)
 {
     int rc = check_fd(fd, vfs == &td_listener_vfs);
     if (rc)
-        return fail(rc);
+        return td_fail(rc);
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0)
-        return fail(EINVAL);
+        return td_fail(EINVAL);
     int h;
     rc = td_sock_make(fd, mem, vfs, &h);
     if (rc)
-        return fail(rc);
+        return td_fail(rc);
     fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     return h;
 }
@@ -264,7 +260,7 @@ TDILL_EXPORT int tdill_ipc_fromfd(int fd)
 TDILL_EXPORT int tdill_ipc_fromfd_mem(int fd, struct tdill_ipc_storage *mem)
 {
     if (!mem)
-        return fail(EINVAL);
+        return td_fail(EINVAL);
     return fromfd_common(fd, mem, &td_conn_vfs);
 }
 
@@ -277,18 +273,18 @@ TDILL_EXPORT int
 tdill_ipc_listener_fromfd_mem(int fd, struct tdill_ipc_listener_storage *mem)
 {
     if (!mem)
-        return fail(EINVAL);
+        return td_fail(EINVAL);
     return fromfd_common(fd, mem, &td_listener_vfs);
 }
 
 static int pair_common(void *mem0, void *mem1, int s[2])
 {
     if (!s)
-        return fail(EINVAL);
+        return td_fail(EINVAL);
     int fds[2], h[2], rc;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
                    fds) < 0)
-        return fail(errno);
+        return td_fail(errno);
     rc = td_sock_make(fds[0], mem0, &td_conn_vfs, &h[0]);
     if (rc)
         goto error1;
@@ -301,11 +297,11 @@ static int pair_common(void *mem0, void *mem1, int s[2])
 error2:
     td_handle_close(h[0]); /* closes fds[0] too */
     close(fds[1]);
-    return fail(rc);
+    return td_fail(rc);
 error1:
     close(fds[0]);
     close(fds[1]);
-    return fail(rc);
+    return td_fail(rc);
 }
 
 TDILL_EXPORT int tdill_ipc_pair(int s[2])
@@ -317,7 +313,7 @@ TDILL_EXPORT int tdill_ipc_pair_mem(struct tdill_ipc_pair_storage *mem,
                                     int s[2])
 {
     if (!mem)
-        return fail(EINVAL);
+        return td_fail(EINVAL);
     struct tdill_ipc_storage *halves = (struct tdill_ipc_storage *)mem;
     return pair_common(&halves[0], &halves[1], s);
 }
@@ -344,10 +340,10 @@ TDILL_EXPORT int tdill_ipc_done(int h, int64_t deadline)
     struct td_sock *s;
     int rc = td_handle_acquire(h, &td_conn_vfs, (void **)&s);
     if (rc)
-        return fail(rc);
+        return td_fail(rc);
     rc = half_close(s);
     td_handle_release(h);
-    return rc ? fail(rc) : 0;
+    return rc ? td_fail(rc) : 0;
 }
 
 /* ipc_close's orderly part: half-close, then drop inbound data until the
@@ -365,82 +361,54 @@ static int close_orderly(struct td_sock *s, int64_t deadline)
     return rc == EPIPE ? 0 : rc;
 }
 
+/* What ipc_close does before the handle goes: 0, or the error to report.
+   ENOTSUP leaves the handle open. */
+static int close_first(void *obj, const struct td_vfs *vfs, int64_t deadline)
+{
+    if (vfs == &td_listener_vfs)
+        return 0; /* nothing to finish */
+    if (vfs != &td_conn_vfs)
+        return ENOTSUP;
+    /* A cancelled coroutine still closes, but skips the orderly part. */
+    int rc = td_wait_enter();
+    return rc ? rc : close_orderly(obj, deadline);
+}
+
 TDILL_EXPORT int tdill_ipc_close(int h, int64_t deadline)
 {
     void *obj;
     const struct td_vfs *vfs;
     int rc = td_handle_acquire_any(h, &obj, &vfs);
     if (rc)
-        return fail(rc);
-    /* A cancelled coroutine still closes, but skips the orderly part. */
-    int canceled = td_wait_enter();
-    if (canceled && vfs == &td_conn_vfs)
-        rc = canceled;
-    else if (vfs == &td_conn_vfs)
-        rc = close_orderly(obj, deadline);
-    else if (vfs != &td_listener_vfs)
-        rc = ENOTSUP;
+        return td_fail(rc);
+    rc = close_first(obj, vfs, deadline);
     td_handle_release(h);
     if (rc == ENOTSUP)
-        return fail(rc);
+        return td_fail(rc);
     /* The handle goes whatever happened; if another thread closed it while
        we drained, our drain was cancelled and that is what we report. */
     if (td_handle_close(h) && !rc)
         rc = ECANCELED;
-    return rc ? fail(rc) : 0;
+    return rc ? td_fail(rc) : 0;
 }
 
 /******************************************************************************/
-/*  Passing descriptors and credentials                                       */
+/*  Credentials                                                               */
 /******************************************************************************/
-
-TDILL_EXPORT int tdill_ipc_sendfd(int h, int fd, int64_t deadline)
-{
-    struct td_sock *s;
-    int rc = td_sock_acquire(h, &td_conn_vfs, &s);
-    if (rc)
-        return fail(rc);
-    if (fd < 0 || fcntl(fd, F_GETFD) < 0)
-        rc = EINVAL;
-    if (rc == 0)
-        rc = td_sock_enter(s, TD_OUT);
-    if (rc == 0) {
-        rc = td_sock_sendfd(s, fd, td_deadline_ns(deadline));
-        td_sock_leave(s, TD_OUT, rc);
-    }
-    td_handle_release(h);
-    return rc ? fail(rc) : 0;
-}
-
-TDILL_EXPORT int tdill_ipc_recvfd(int h, int64_t deadline)
-{
-    struct td_sock *s;
-    int fd = -1;
-    int rc = td_sock_acquire(h, &td_conn_vfs, &s);
-    if (rc)
-        return fail(rc);
-    rc = td_sock_enter(s, TD_IN);
-    if (rc == 0) {
-        rc = td_sock_recvfd(s, td_deadline_ns(deadline), &fd);
-        td_sock_leave(s, TD_IN, rc);
-    }
-    td_handle_release(h);
-    return rc ? fail(rc) : fd;
-}
 
 TDILL_EXPORT int tdill_ipc_peercred(int h, pid_t *pid, uid_t *uid, gid_t *gid)
 {
     struct td_sock *s;
     int rc = td_handle_acquire(h, &td_conn_vfs, (void **)&s);
     if (rc)
-        return fail(rc);
+        return td_fail(rc);
     struct ucred cred;
     socklen_t len = sizeof(cred);
     if (getsockopt(s->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
         rc = errno;
     td_handle_release(h);
     if (rc)
-        return fail(rc);
+        return td_fail(rc);
     if (pid)
         *pid = cred.pid;
     if (uid)

@@ -9,6 +9,12 @@
 
 #include "poller.h"
 
+/*
+ * The poller (see poller.h): one epoll instance per process and a fixed
+ * pool of I/O threads that turn its events into ready callbacks. Started
+ * by the first wait, rebuilt in a forked child.
+ */
+
 #define DEFAULT_THREADS 2
 #define MAX_THREADS 64
 #define BATCH 64
@@ -16,7 +22,6 @@
 /* start_mu serialises starting the poller; the rest is read without it. */
 static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic int epfd = -1;
-static _Atomic int nthreads;
 static td_ready_fn *ready_fn;
 /* Which epoll instance is current: advanced in a forked child. Starts at 1
    so that a zeroed object counts as registered nowhere. */
@@ -61,18 +66,18 @@ static int spawn_threads(int ep)
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 64 * 1024);
-    int want = thread_count_wanted(), rc = 0;
+    int want = thread_count_wanted(), started = 0, rc = 0;
     for (int i = 0; i < want; i++) {
         pthread_t t;
         rc = pthread_create(&t, &attr, io_thread, (void *)(intptr_t)ep);
         if (rc)
             break;
-        atomic_fetch_add(&nthreads, 1);
+        started++;
     }
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     /* Fewer threads than asked for still work; none does not. */
-    return atomic_load(&nthreads) > 0 ? 0 : (rc == EAGAIN ? ENOMEM : rc);
+    return started > 0 ? 0 : (rc == EAGAIN ? ENOMEM : rc);
 }
 
 static int start(td_ready_fn *fn, int *out)
@@ -141,11 +146,6 @@ void td_poller_forget(int fd, unsigned epoch)
         epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
 }
 
-int td_poller_threads(void)
-{
-    return atomic_load(&nthreads);
-}
-
 void td_poller_fork_prepare(void)
 {
     pthread_mutex_lock(&start_mu);
@@ -165,7 +165,6 @@ void td_poller_fork_child(void)
     int ep = atomic_exchange(&epfd, -1);
     if (ep >= 0)
         close(ep);
-    atomic_store(&nthreads, 0);
     atomic_fetch_add(&cur_epoch, 1);
     pthread_mutex_unlock(&start_mu);
 }

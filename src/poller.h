@@ -24,9 +24,6 @@ int td_poller_arm(td_ready_fn *fn, int fd, uint64_t data, uint32_t events,
 /* Removes fd from the interest list; call before closing fd. */
 void td_poller_forget(int fd, unsigned epoch);
 
-/* Number of I/O threads running in this process (for tests and benches). */
-int td_poller_threads(void);
-
 void td_poller_fork_prepare(void);
 void td_poller_fork_parent(void);
 void td_poller_fork_child(void);

@@ -1,6 +1,7 @@
 #ifndef TD_SOCK_H
 #define TD_SOCK_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -9,6 +10,7 @@
 
 #include "handle.h"
 #include "iolist.h"
+#include "spin.h"
 #include "wait.h"
 
 /*
@@ -21,24 +23,18 @@
 
 enum td_dir { TD_IN = 0, TD_OUT = 1 };
 
-/* How a direction spins before it parks (see wait_for in sock.c). */
-struct td_spin {
-    uint16_t budget; /* EAGAINs retried before parking */
-    uint16_t parks;  /* parks so far: every PROBE_EVERY-th probes first */
-};
-
 struct td_sock {
     int fd;
     int handle; /* reported by the poller; never a pointer */
     bool heap;  /* ours to free on close (not _mem storage) */
     /* lock protects waiters and epoch. */
     pthread_mutex_t lock;
-    struct td_waiter *waiters;
+    struct td_waitlist waiters;
     unsigned epoch;
     _Atomic bool closing;
     /* The one sender and the one receiver of a connection. state[dir] is
        the error that direction now fails with (0: usable) and belongs to
-       whoever holds busy[dir]. */
+       whoever holds busy[dir]; so does spin[dir]. */
     _Atomic bool busy[2];
     int state[2];
     struct td_spin spin[2];
@@ -69,6 +65,31 @@ int td_sock_enter(struct td_sock *s, enum td_dir dir);
 /* Gives the side back; an operation that failed with rc kills it. */
 void td_sock_leave(struct td_sock *s, enum td_dir dir, int rc);
 
+/*
+ * The retry loop every operation runs. A try makes one system call and
+ * returns 0 when the operation is done, TD_AGAIN to be called again at once
+ * (interrupted, or progress made and more to do), EAGAIN to wait for
+ * events, or the errno value the operation fails with.
+ */
+#define TD_AGAIN (-1)
+typedef int td_try_fn(int fd, void *arg);
+
+/* Runs try until it is done or fails; on EAGAIN spins on spin's budget
+   (NULL: never) and then parks until the poller reports events or the
+   deadline (ns) passes. Returns 0, the try's error, ETIMEDOUT, ECANCELED
+   (the handle is being closed) or the poller's error. */
+int td_sock_run(struct td_sock *s, td_try_fn *try, void *arg,
+                uint32_t events, struct td_spin *spin, int64_t deadline);
+
+/* A failed transfer's errno as a try's result: EINTR: again, EAGAIN: wait,
+   anything else breaks the stream. */
+static inline int td_stream_errno(int err)
+{
+    if (err == EINTR)
+        return TD_AGAIN;
+    return err == EAGAIN ? EAGAIN : ECONNRESET;
+}
+
 /* The operations. Each returns 0 or an errno value; deadlines in ns. */
 int td_sock_sendv(struct td_sock *s, struct td_iocur *c, int64_t deadline);
 int td_sock_recvv(struct td_sock *s, struct td_iocur *c, int64_t deadline);
@@ -76,7 +97,5 @@ int td_sock_drain(struct td_sock *s, int64_t deadline); /* EPIPE at EOF */
 int td_sock_accept(struct td_sock *s, int64_t deadline, int *fd);
 int td_sock_connect(struct td_sock *s, const struct sockaddr *addr,
                     socklen_t len, int64_t deadline);
-int td_sock_sendfd(struct td_sock *s, int fd, int64_t deadline);
-int td_sock_recvfd(struct td_sock *s, int64_t deadline, int *fd);
 
 #endif

@@ -2,8 +2,15 @@
 #include <sched.h>
 #include <time.h>
 
+#include "api.h"
 #include "now.h"
 #include "wait.h"
+
+/*
+ * How a caller waits (see wait.h): the waiter, the lists of waiters every
+ * waitable object keeps, and the per-thread backend that replaces sleeping
+ * on a condvar where coroutines run.
+ */
 
 static __thread const struct td_wait_backend *backend;
 
@@ -28,40 +35,43 @@ int td_wait_enter(void)
     return backend ? backend->enter() : 0;
 }
 
-int td_wait_pause(int tries, int polite)
+int td_wait_pause(void)
 {
     if (backend && backend->pause) {
         backend->pause();
         /* Others ran: one of them may have cancelled us. */
         return backend->enter();
     }
-    if (tries > polite)
-        sched_yield();
+    sched_yield();
     return 0;
 }
 
-void td_waiter_init(struct td_waiter *w, uint32_t events)
+/******************************************************************************/
+/*  One waiter                                                                */
+/******************************************************************************/
+
+static void waiter_init(struct td_waiter *w, uint32_t events, bool cancellable)
 {
     w->state = TD_WAITING;
     w->events = events;
     w->next = NULL;
     w->backend = backend;
     w->ctx = NULL;
-    w->uncancellable = false;
+    w->uncancellable = !cancellable;
     if (!backend) {
         pthread_once(&attr_once, init_attr);
         pthread_cond_init(&w->cond, &monotonic_attr);
     }
 }
 
-void td_waiter_fini(struct td_waiter *w)
+static void waiter_fini(struct td_waiter *w)
 {
     if (!w->backend)
         pthread_cond_destroy(&w->cond);
 }
 
-enum td_wait_state td_waiter_park(struct td_waiter *w, pthread_mutex_t *mu,
-                                  int64_t deadline_ns)
+static enum td_wait_state waiter_park(struct td_waiter *w, pthread_mutex_t *mu,
+                                      int64_t deadline_ns)
 {
     if (w->backend)
         return w->backend->park(w, mu, deadline_ns);
@@ -92,28 +102,45 @@ void td_waiter_wake(struct td_waiter *w, enum td_wait_state state)
         pthread_cond_signal(&w->cond);
 }
 
-/* The waiter as the coroutine front-end (a separate library) sees it. NB:
-   wrappers rather than exporting the td_ functions themselves, so that the
-   core's own calls stay direct instead of going through the PLT. */
-TDILL_EXPORT void tdill__waiter_init(struct td_waiter *w, uint32_t events)
+/******************************************************************************/
+/*  Lists of waiters                                                          */
+/******************************************************************************/
+
+/* NB: appended, so that wake-ups that serve one waiter serve the oldest. */
+static void list_append(struct td_waitlist *l, struct td_waiter *w)
 {
-    td_waiter_init(w, events);
+    struct td_waiter **p = &l->first;
+    while (*p)
+        p = &(*p)->next;
+    *p = w;
 }
 
-TDILL_EXPORT void tdill__waiter_fini(struct td_waiter *w)
+static void list_remove(struct td_waitlist *l, struct td_waiter *w)
 {
-    td_waiter_fini(w);
+    struct td_waiter **p = &l->first;
+    while (*p != w)
+        p = &(*p)->next;
+    *p = w->next;
 }
 
-TDILL_EXPORT enum td_wait_state tdill__waiter_park(struct td_waiter *w,
-                                                   pthread_mutex_t *mu,
-                                                   int64_t deadline_ns)
+enum td_wait_state td_wait_in(struct td_waitlist *l, pthread_mutex_t *mu,
+                              uint32_t events, int64_t deadline_ns,
+                              bool cancellable)
 {
-    return td_waiter_park(w, mu, deadline_ns);
+    struct td_waiter w;
+    waiter_init(&w, events, cancellable);
+    list_append(l, &w);
+    enum td_wait_state st = waiter_park(&w, mu, deadline_ns);
+    list_remove(l, &w);
+    waiter_fini(&w);
+    return st;
 }
 
-TDILL_EXPORT void tdill__waiter_wake(struct td_waiter *w,
-                                     enum td_wait_state state)
+void td_wake_all(struct td_waitlist *l, enum td_wait_state state)
 {
-    td_waiter_wake(w, state);
+    for (struct td_waiter *w = l->first; w; w = w->next)
+        td_waiter_wake(w, state);
 }
+
+TD_EXPORT_ALIAS(td_wait_in, tdill__wait_in);
+TD_EXPORT_ALIAS(td_wake_all, tdill__wake_all);

@@ -9,9 +9,9 @@
 
 /*
  * How a caller waits: one td_waiter per blocked operation, on the caller's
- * stack, so an idle connection pays nothing for it. The waiter sleeps on the
- * mutex of the object it waits on; whoever changes the waiter's state holds
- * that mutex and calls td_waiter_wake().
+ * stack, so an idle object pays nothing for it. A waiter sits in its
+ * object's td_waitlist and sleeps on the mutex that protects that list;
+ * whoever changes the waiter's state holds the mutex and wakes it.
  *
  * This is the seam where another way of waiting plugs in: a thread that runs
  * coroutines installs a td_wait_backend, and its waiters then park the
@@ -30,13 +30,19 @@ struct td_waiter {
     pthread_cond_t cond; /* CLOCK_MONOTONIC; unused under a backend */
     enum td_wait_state state;
     uint32_t events;        /* what the waiter waits for (EPOLLIN, ...) */
-    struct td_waiter *next; /* in the object's list of waiters */
+    struct td_waiter *next; /* in its td_waitlist */
     const struct td_wait_backend *backend; /* NULL: the thread sleeps */
     void *ctx;                             /* the backend's own */
     /* Set for waits that must not end early in a cancelled coroutine (a
        closer waiting for the last reference, hclose on a bundle): the
        backend then parks normally. */
     bool uncancellable;
+};
+
+/* An object's blocked callers, oldest first. The object's mutex protects
+   it. Zero-initialised is empty. */
+struct td_waitlist {
+    struct td_waiter *first;
 };
 
 struct td_wait_backend {
@@ -63,31 +69,33 @@ int td_wait_enter(void);
 
 /* Between two tries of an operation, while spinning before a park: gives
    the CPU away (to the thread's other coroutines under a backend, to other
-   threads past the first `polite` tries otherwise). Returns 0, or the error
-   to fail with if the caller was cancelled meanwhile. */
-int td_wait_pause(int tries, int polite);
+   threads otherwise). Returns 0, or the error to fail with if the caller
+   was cancelled meanwhile. */
+int td_wait_pause(void);
 
-void td_waiter_init(struct td_waiter *w, uint32_t events);
-void td_waiter_fini(struct td_waiter *w);
-
-/* Sleeps while w->state is TD_WAITING. mu must be held and is held again
-   on return. deadline_ns is absolute on CLOCK_MONOTONIC, TD_NEVER for none.
+/* Waits in l for events: adds a waiter, sleeps until somebody wakes it,
+   the deadline passes or (if cancellable, under a backend) the caller is
+   cancelled, and removes it. mu protects l; it is held on entry and on
+   return. deadline_ns is absolute on CLOCK_MONOTONIC, TD_NEVER for none.
    Returns the state to act on, TD_WAITING if the deadline passed first. */
-enum td_wait_state td_waiter_park(struct td_waiter *w, pthread_mutex_t *mu,
-                                  int64_t deadline_ns);
+enum td_wait_state td_wait_in(struct td_waitlist *l, pthread_mutex_t *mu,
+                              uint32_t events, int64_t deadline_ns,
+                              bool cancellable);
 
-/* Sets the state and wakes the sleeper. The object's mutex must be held:
-   the waiter lives on the sleeper's stack and is gone once it unlocks. */
+/* Sets the state of a waiter still waiting and wakes it. Needs the mutex
+   of its list: the waiter lives on the sleeper's stack and is gone once
+   the sleeper has it back. */
 void td_waiter_wake(struct td_waiter *w, enum td_wait_state state);
 
-/* The same, exported for the coroutine front-end only (not public API):
-   its bundles wait like the core's objects. */
-TDILL_EXPORT void tdill__waiter_init(struct td_waiter *w, uint32_t events);
-TDILL_EXPORT void tdill__waiter_fini(struct td_waiter *w);
-TDILL_EXPORT enum td_wait_state tdill__waiter_park(struct td_waiter *w,
-                                                   pthread_mutex_t *mu,
-                                                   int64_t deadline_ns);
-TDILL_EXPORT void tdill__waiter_wake(struct td_waiter *w,
-                                     enum td_wait_state state);
+/* The same for every waiter in l. */
+void td_wake_all(struct td_waitlist *l, enum td_wait_state state);
+
+/* For the coroutine front-end only (not public API): its bundles wait
+   like the core's objects. */
+TDILL_EXPORT enum td_wait_state
+tdill__wait_in(struct td_waitlist *l, pthread_mutex_t *mu, uint32_t events,
+               int64_t deadline_ns, bool cancellable);
+TDILL_EXPORT void tdill__wake_all(struct td_waitlist *l,
+                                  enum td_wait_state state);
 
 #endif

@@ -17,18 +17,12 @@ _Static_assert(sizeof(struct tdc_bundle) <=
                    sizeof(struct tdill_bundle_storage),
                "struct tdill_bundle_storage too small");
 
-static int fail(int err)
-{
-    errno = err;
-    return -1;
-}
-
 void tdc_bundle_init(struct tdc_bundle *b, bool heap)
 {
     pthread_mutex_init(&b->mu, NULL);
     tdc_list_init(&b->members);
     b->count = 0;
-    b->waiters = NULL;
+    b->waiters.first = NULL;
     b->closing = false;
     b->heap = heap;
     b->stack = NULL;
@@ -40,24 +34,7 @@ void tdc_bundle_init(struct tdc_bundle *b, bool heap)
 static enum td_wait_state wait_empty(struct tdc_bundle *b, int64_t deadline,
                                      bool cancellable)
 {
-    struct td_waiter w;
-    tdill__waiter_init(&w, 0);
-    w.uncancellable = !cancellable;
-    w.next = b->waiters;
-    b->waiters = &w;
-    enum td_wait_state st = tdill__waiter_park(&w, &b->mu, deadline);
-    struct td_waiter **p = &b->waiters;
-    while (*p != &w)
-        p = &(*p)->next;
-    *p = w.next;
-    tdill__waiter_fini(&w);
-    return st;
-}
-
-static void wake_all(struct tdc_bundle *b, enum td_wait_state st)
-{
-    for (struct td_waiter *w = b->waiters; w; w = w->next)
-        tdill__waiter_wake(w, st);
+    return tdill__wait_in(&b->waiters, &b->mu, 0, deadline, cancellable);
 }
 
 int tdc_bundle_join(struct tdc_bundle *b, struct tdc_cr *cr)
@@ -85,7 +62,7 @@ void tdc_bundle_leave(struct tdc_cr *cr)
     if (!cr->mmapped)
         tdc_stack_forget(cr->stk_lo, cr->stk_len);
     if (--b->count == 0)
-        wake_all(b, TD_READY);
+        tdill__wake_all(&b->waiters, TD_READY);
     /* From here on the closer may free b and, for go(), cr with it. */
     pthread_mutex_unlock(&b->mu);
     if (free_stack)
@@ -102,7 +79,7 @@ static void bundle_cancel(void *obj)
         atomic_store_explicit(&cr->canceled, true, memory_order_release);
         tdc_poke(cr);
     }
-    wake_all(b, TD_CANCELED);
+    tdill__wake_all(&b->waiters, TD_CANCELED);
     pthread_mutex_unlock(&b->mu);
 }
 
@@ -138,17 +115,17 @@ static void bundle_fork_parent(void *obj)
 static void bundle_fork_child(void *obj)
 {
     struct tdc_bundle *b = obj;
-    struct tdc_sched *self = tdc_sched();
+    struct tdc_sched *here = tdc_sched();
     struct tdc_list *n = b->members.next;
     while (n != &b->members) {
         struct tdc_cr *cr = tdc_of(n, struct tdc_cr, member);
         n = n->next;
-        if (cr->sched != self) {
+        if (cr->sched != here) {
             tdc_list_del(&cr->member);
             b->count--;
         }
     }
-    b->waiters = NULL; /* they were other threads */
+    b->waiters.first = NULL; /* they were other threads */
     pthread_mutex_unlock(&b->mu);
 }
 
@@ -164,7 +141,7 @@ static int make(struct tdc_bundle *b)
         pthread_mutex_destroy(&b->mu);
         if (b->heap)
             free(b);
-        return fail(rc);
+        return td_fail(rc);
     }
     return h;
 }
@@ -173,7 +150,7 @@ TDILL_EXPORT int tdill_bundle(void)
 {
     struct tdc_bundle *b = malloc(sizeof(*b));
     if (!b)
-        return fail(ENOMEM);
+        return td_fail(ENOMEM);
     tdc_bundle_init(b, true);
     return make(b);
 }
@@ -181,7 +158,7 @@ TDILL_EXPORT int tdill_bundle(void)
 TDILL_EXPORT int tdill_bundle_mem(struct tdill_bundle_storage *mem)
 {
     if (!mem)
-        return fail(EINVAL);
+        return td_fail(EINVAL);
     struct tdc_bundle *b = (struct tdc_bundle *)(void *)mem;
     tdc_bundle_init(b, false);
     return make(b);
@@ -194,18 +171,18 @@ TDILL_EXPORT int tdill_bundle_wait(int h, int64_t deadline)
     if (rc == 0)
         rc = tdill__hacquire(h, &tdc_bundle_vfs, (void **)&b);
     if (rc)
-        return fail(rc);
-    int64_t dl = tdc_deadline_ns(deadline);
+        return td_fail(rc);
+    int64_t dl = td_deadline_ns(deadline);
     pthread_mutex_lock(&b->mu);
     while (rc == 0 && b->count) {
         if (b->closing)
             rc = ECANCELED;
-        else if (dl != TD_NEVER && (dl == 0 || tdc_now_ns() >= dl))
+        else if (td_expired(dl))
             rc = ETIMEDOUT;
         else if (wait_empty(b, dl, true) == TD_CANCELED)
             rc = ECANCELED;
     }
     pthread_mutex_unlock(&b->mu);
     tdill__hrelease(h);
-    return rc ? fail(rc) : 0;
+    return rc ? td_fail(rc) : 0;
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../api.h"
 #include "../now.h"
 #include "../wait.h"
 
@@ -146,16 +147,6 @@ _Noreturn void tdc_exit(struct tdc_sched *s);
 /* Drops cr from the scheduler's queues before its memory goes. */
 void tdc_unqueue(struct tdc_cr *cr);
 
-int64_t tdc_now_ns(void);
-
-/* A public ms deadline (negative: none) as ns on the same clock. */
-static inline int64_t tdc_deadline_ns(int64_t ms)
-{
-    if (ms < 0 || ms > INT64_MAX / 1000000)
-        return TD_NEVER;
-    return ms * 1000000;
-}
-
 /* The timer heap (timer.c). */
 int tdc_timers_reserve(struct tdc_sched *s, size_t n);
 void tdc_timer_add(struct tdc_sched *s, struct tdc_cr *cr, int64_t deadline);
@@ -196,7 +187,7 @@ struct tdc_bundle {
     pthread_mutex_t mu;
     struct tdc_list members;
     size_t count;
-    struct td_waiter *waiters; /* in bundle_wait, or in hclose */
+    struct td_waitlist waiters; /* in bundle_wait, or in hclose */
     bool closing;
     bool heap; /* ours to free */
     /* A go() handle lives in its coroutine's memory, released on close. */

@@ -4,7 +4,8 @@
  *
  * tdill__ctx_save(ctx): saves the caller's context and returns 0; when the
  *     context is resumed it returns again, with 1. go() calls it in the
- *     caller's own frame (exported; declared returns_twice).
+ *     caller's own frame (exported; deliberately not declared
+ *     returns_twice: tdill_coro.h says why).
  * tdc_ctx_swap(from, to): saves into from and resumes to.
  *
  * Top-level asm in a C file, so the build needs no assembler rules.

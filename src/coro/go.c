@@ -18,12 +18,6 @@
 #define MIN_STACK 4096
 #define ALIGN 64
 
-static int fail(int err)
-{
-    errno = err;
-    return -1;
-}
-
 static size_t rounded(size_t n)
 {
     return (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
@@ -101,18 +95,18 @@ TDILL_EXPORT int tdill__go_prologue(int flags, int bh, void *stk, size_t len,
     bool bundled = flags & TDILL__GO_BUNDLE;
     struct tdc_sched *s = tdc_sched_get();
     if (!s)
-        return fail(ENOMEM);
+        return td_fail(ENOMEM);
     int h = 0, rc = tdc_check_canceled();
     if (rc == 0 && (flags & TDILL__GO_MEM) && !stk)
         rc = EINVAL;
     if (rc == 0)
         rc = tdc_timers_reserve(s, s->ncr + 2);
     if (rc)
-        return fail(rc);
+        return td_fail(rc);
     /* 1. Memory: the caller's or a stack of ours, records at its top. */
     void *mem = stk, *lo = stk;
     if (!stk && (rc = tdc_stack_alloc(s, &mem, &lo)))
-        return fail(rc);
+        return td_fail(rc);
     char *hi = (char *)mem + (stk ? len : TDILL_STACK_SIZE);
     struct tdc_cr *cr;
     struct tdc_bundle *b;
@@ -140,7 +134,7 @@ error:
     }
     if (!stk)
         tdc_stack_free(mem);
-    return fail(rc);
+    return td_fail(rc);
 }
 
 /* The first thing the new coroutine runs, on its own stack.
@@ -174,9 +168,9 @@ TDILL_EXPORT int tdill_yield(void)
 {
     struct tdc_sched *s = tdc_sched_get();
     if (!s)
-        return fail(ENOMEM);
+        return td_fail(ENOMEM);
     if (tdc_check_canceled())
-        return fail(ECANCELED);
+        return td_fail(ECANCELED);
     tdc_ready_push(s, s->cur);
     tdc_schedule(s);
     return 0;
@@ -188,12 +182,12 @@ TDILL_EXPORT int tdill_msleep(int64_t deadline)
         return tdill_yield();
     struct tdc_sched *s = tdc_sched_get();
     if (!s)
-        return fail(ENOMEM);
-    int64_t dl = tdc_deadline_ns(deadline);
+        return td_fail(ENOMEM);
+    int64_t dl = td_deadline_ns(deadline);
     for (;;) {
         if (tdc_check_canceled())
-            return fail(ECANCELED);
-        if (dl != TD_NEVER && tdc_now_ns() >= dl)
+            return td_fail(ECANCELED);
+        if (td_expired(dl))
             return 0;
         tdc_block(s, dl);
     }

@@ -20,13 +20,6 @@ static __thread struct tdc_sched *self;
 static pthread_key_t key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 
-int64_t tdc_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* At thread exit. NB: coroutines still alive point at the scheduler (any
    thread may wake or close them), so then it must stay: it leaks. */
 static void sched_free(void *p)
@@ -208,7 +201,7 @@ TDC_NO_TSAN void tdc_schedule(struct tdc_sched *s)
     for (;;) {
         take_remote(s);
         if (s->ntimers)
-            tdc_timers_fire(s, tdc_now_ns());
+            tdc_timers_fire(s, td_now_ns());
         struct tdc_cr *next = NULL;
         if (!tdc_list_empty(&s->ready)) {
             next = tdc_of(s->ready.next, struct tdc_cr, ready);

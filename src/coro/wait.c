@@ -38,7 +38,7 @@ static enum td_wait_state park_here(struct tdc_sched *s, struct td_waiter *w,
             return TD_CANCELED;
         if (w->state != TD_WAITING)
             return w->state;
-        if (deadline != TD_NEVER && tdc_now_ns() >= deadline)
+        if (td_expired(deadline))
             return TD_WAITING;
         pthread_mutex_unlock(mu);
         tdc_block(s, deadline);
