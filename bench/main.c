@@ -67,6 +67,10 @@ struct workload {
         {"p50 (us)", 1, 1, T_NONE, 0, 1, 0, 0},                              \
         {"p99 (us)", 2, 1, T_NONE, 0, 1, 0, 0}}
 
+/* A workload measured as one rate, higher being better. */
+#define RATE_METRIC(label, target, goal)                                     \
+    1, {{label, 0, 0, target, goal, 1, 0, 0}}
+
 static const struct workload workloads[] = {
     {"pp-xproc", "ping-pong 64 B, x-process", wl_pingpong, XPROC,
      PP_METRICS(T_RATIO_MAX)},
@@ -75,17 +79,17 @@ static const struct workload workloads[] = {
     {"pp-coro", "ping-pong 64 B, x-coro (raw, nng: x-thread)",
      wl_pingpong, XCORO, PP_METRICS(T_NONE)},
     {"stream-xproc", "stream 64 KiB sends, x-process", wl_stream, XPROC,
-     1, {{"GB/s", 0, 0, T_RATIO_MIN, 0.95, 1, 0, 0}}},
+     RATE_METRIC("GB/s", T_RATIO_MIN, 0.95)},
     {"stream-xthread", "stream 64 KiB sends, x-thread", wl_stream, XTHREAD,
-     1, {{"GB/s", 0, 0, T_RATIO_MIN, 0.95, 1, 0, 0}}},
+     RATE_METRIC("GB/s", T_RATIO_MIN, 0.95)},
     {"small-xproc", "small ops 16 B, x-process", wl_small, XPROC,
-     1, {{"Mops/s", 0, 0, T_RATIO_MIN, 0.85, 1, 0, 0}}},
+     RATE_METRIC("Mops/s", T_RATIO_MIN, 0.85)},
     {"small-xthread", "small ops 16 B, x-thread", wl_small, XTHREAD,
-     1, {{"Mops/s", 0, 0, T_RATIO_MIN, 0.85, 1, 0, 0}}},
+     RATE_METRIC("Mops/s", T_RATIO_MIN, 0.85)},
     {"conn-xproc", "connect+1 B+close, x-process", wl_connrate, XPROC,
-     1, {{"conn/s", 0, 0, T_RATIO_MIN, 0.85, 1, 0, 0}}},
+     RATE_METRIC("conn/s", T_RATIO_MIN, 0.85)},
     {"conn-xthread", "connect+1 B+close, x-thread", wl_connrate, XTHREAD,
-     1, {{"conn/s", 0, 0, T_RATIO_MIN, 0.85, 1, 0, 0}}},
+     RATE_METRIC("conn/s", T_RATIO_MIN, 0.85)},
     {"scale", "scale, x-process", wl_scale, XPROC,
      4, {{"wave k round trips/s", 0, 0, T_NONE, 0, 1, 0, 0},
          {"library threads", 1, 1, T_ABS_MAX, 4, 1, 1, 1},
@@ -100,9 +104,9 @@ static const struct workload workloads[] = {
 
 static const struct workload scaling_workloads[] = {
     {"scaling-pp", "ping-pong 64 B", wl_scaling_pingpong, XTHREAD,
-     1, {{"M round trips/s", 0, 0, T_NONE, 0, 1, 0, 0}}},
+     RATE_METRIC("M round trips/s", T_NONE, 0)},
     {"scaling-stream", "stream 64 KiB", wl_scaling_stream, XTHREAD,
-     1, {{"GB/s", 0, 0, T_NONE, 0, 1, 0, 0}}},
+     RATE_METRIC("GB/s", T_NONE, 0)},
 };
 #define NSW 2
 static const int scaling_pairs[] = {1, 2, 4, 8, 16};
