@@ -5,7 +5,7 @@
  * A backend is a table of blocking calls on small integer ids, the common
  * ground of plain sockets, tdill and nng. Every workload is written once
  * against this table (workloads.c); main.c runs them, backend after backend,
- * each run in a fresh process, and prints the report.
+ * each run in a fresh process, and report.c prints the report.
  */
 #ifndef BENCH_H_INCLUDED
 #define BENCH_H_INCLUDED
