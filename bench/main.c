@@ -124,15 +124,32 @@ void bench_set_result_fd(int fd, const char *label)
     run_label = label;
 }
 
+/* A failed result, said at once on stderr under the run's label too: the
+   table that gives the reason comes only when every run is done. */
+static void set_failed(struct result *r, const char *label, const char *fmt,
+                       va_list ap)
+{
+    memset(r, 0, sizeof(*r));
+    vsnprintf(r->err, sizeof(r->err), fmt, ap);
+    fprintf(stderr, "\n  [%s] %s\n", label, r->err);
+}
+
+__attribute__((format(printf, 3, 4))) static void
+run_failed(struct result *r, const char *label, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_failed(r, label, fmt, ap);
+    va_end(ap);
+}
+
 void bench_fail(const char *fmt, ...)
 {
     struct result r;
-    memset(&r, 0, sizeof(r));
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(r.err, sizeof(r.err), fmt, ap);
+    set_failed(&r, run_label, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n  [%s] %s\n", run_label, r.err);
     if (result_fd >= 0) {
         /* Under PIPE_BUF: one atomic write, even with several failing. */
         ssize_t n = write(result_fd, &r, sizeof(r));
@@ -161,6 +178,85 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
+/* In the run's own process: runs the workload and hands its result to the
+   driver on fd. */
+__attribute__((noreturn)) static void run_workload(
+    const struct workload *w, const struct backend *b, const struct params *p,
+    const char *dir, int fd)
+{
+    struct result r;
+    memset(&r, 0, sizeof(r));
+    w->fn(b, p, w->mode, dir, &r);
+    if (write(fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
+        _exit(4);
+    _exit(0);
+}
+
+/* A fresh copy of this program (see run_main), in a process group of its
+   own that its servers join: killed together. */
+static pid_t spawn_run(const struct backend *b, const struct workload *w,
+                       const struct params *p, const char *dir, int fd)
+{
+    char params[2 * sizeof(*p) + 1], res[16];
+    hex_encode(p, sizeof(*p), params);
+    snprintf(res, sizeof(res), "%d", fd);
+    char *argv[] = {"tdill-bench", "--run", (char *)w->id, (char *)b->name,
+                    (char *)dir, params, res, NULL};
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+    fcntl(fd, F_SETFD, 0);
+    extern char **environ;
+    pid_t pid;
+    int rc = posix_spawn(&pid, "/proc/self/exe", NULL, &attr, argv, environ);
+    posix_spawnattr_destroy(&attr);
+    if (rc) {
+        errno = rc;
+        return -1;
+    }
+    return pid;
+}
+
+/* Starts the run's process, which writes its result to fd[1]. */
+static pid_t start_run(const struct backend *b, const struct workload *w,
+                       const struct params *p, const char *dir,
+                       const char *label, int fd[2])
+{
+    if (!bench_use_fork)
+        return spawn_run(b, w, p, dir, fd[1]);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setpgid(0, 0); /* its servers join the group: killed together */
+        close(fd[0]);
+        bench_set_result_fd(fd[1], label);
+        run_workload(w, b, p, dir, fd[1]);
+    }
+    return pid;
+}
+
+/* Waits up to timeout_s for the run's result on fd. Returns poll's answer
+   (0: nothing came in time) and in *got the bytes read into *r. */
+static int read_result(int fd, int timeout_s, struct result *r, ssize_t *got)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int rc;
+    while ((rc = poll(&pfd, 1, timeout_s * 1000)) < 0 && errno == EINTR)
+        ;
+    *got = 0;
+    if (rc <= 0)
+        return rc;
+    while (*got < (ssize_t)sizeof(*r)) {
+        ssize_t n = read(fd, (char *)r + *got, sizeof(*r) - (size_t)*got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        *got += n;
+    }
+    return rc;
+}
+
 static struct result run_once(const struct backend *b, const struct workload *w,
                               const struct params *p, int timeout_s)
 {
@@ -180,40 +276,7 @@ static struct result run_once(const struct backend *b, const struct workload *w,
     }
     fflush(stdout);
     fflush(stderr);
-    pid_t pid;
-    if (bench_use_fork) {
-        pid = fork();
-        if (pid == 0) {
-            setpgid(0, 0); /* its servers join the group: killed together */
-            close(fd[0]);
-            bench_set_result_fd(fd[1], label);
-            w->fn(b, p, w->mode, dir, &r);
-            if (write(fd[1], &r, sizeof(r)) != (ssize_t)sizeof(r))
-                _exit(4);
-            _exit(0);
-        }
-    } else {
-        /* A fresh copy of this program (see run_main), in a process group
-           of its own that its servers join: killed together. */
-        char params[2 * sizeof(*p) + 1], res[16];
-        hex_encode(p, sizeof(*p), params);
-        snprintf(res, sizeof(res), "%d", fd[1]);
-        char *argv[] = {"tdill-bench", "--run", (char *)w->id,
-                        (char *)b->name, dir, params, res, NULL};
-        posix_spawnattr_t attr;
-        posix_spawnattr_init(&attr);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-        posix_spawnattr_setpgroup(&attr, 0);
-        fcntl(fd[1], F_SETFD, 0);
-        extern char **environ;
-        int rc = posix_spawn(&pid, "/proc/self/exe", NULL, &attr, argv,
-                             environ);
-        posix_spawnattr_destroy(&attr);
-        if (rc) {
-            errno = rc;
-            pid = -1;
-        }
-    }
+    pid_t pid = start_run(b, w, p, dir, label, fd);
     close(fd[1]);
     if (pid < 0) {
         close(fd[0]);
@@ -221,37 +284,18 @@ static struct result run_once(const struct backend *b, const struct workload *w,
         return r;
     }
     setpgid(pid, pid);
-    struct pollfd pfd = {.fd = fd[0], .events = POLLIN};
-    int rc;
-    while ((rc = poll(&pfd, 1, timeout_s * 1000)) < 0 && errno == EINTR)
-        ;
-    ssize_t got = 0;
-    if (rc > 0) {
-        while (got < (ssize_t)sizeof(r)) {
-            ssize_t n = read(fd[0], (char *)&r + got, sizeof(r) - (size_t)got);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                break;
-            got += n;
-        }
-    }
+    ssize_t got;
+    int rc = read_result(fd[0], timeout_s, &r, &got);
     close(fd[0]);
     kill(-pid, SIGKILL);
     int st;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
     remove_dir(dir);
-    if (rc == 0) {
-        memset(&r, 0, sizeof(r));
-        snprintf(r.err, sizeof(r.err), "HANG: no result within %d s",
-                 timeout_s);
-        fprintf(stderr, "\n  [%s] %s\n", label, r.err);
-    } else if (got != (ssize_t)sizeof(r)) {
-        memset(&r, 0, sizeof(r));
-        snprintf(r.err, sizeof(r.err), "run died (wait status %d)", st);
-        fprintf(stderr, "\n  [%s] %s\n", label, r.err);
-    }
+    if (rc == 0)
+        run_failed(&r, label, "HANG: no result within %d s", timeout_s);
+    else if (got != (ssize_t)sizeof(r))
+        run_failed(&r, label, "run died (wait status %d)", st);
     return r;
 }
 
@@ -402,12 +446,7 @@ static int run_main(int argc, char **argv)
     fcntl(fd, F_SETFD, FD_CLOEXEC);
     bench_set_result_fd(fd, label);
     signal(SIGPIPE, SIG_IGN);
-    struct result r;
-    memset(&r, 0, sizeof(r));
-    w->fn(b, &p, w->mode, argv[4], &r);
-    if (write(fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
-        _exit(4);
-    _exit(0);
+    run_workload(w, b, &p, argv[4], fd);
 }
 
 static void usage(FILE *f)
@@ -429,34 +468,36 @@ static void usage(FILE *f)
                "(default bench/results)\n");
 }
 
-int main(int argc, char **argv)
+struct options {
+    int quick, scaling, timeout_s;
+    const char *only, *only_backends, *out;
+};
+
+/* Fills *o, `runs` and bench_use_fork from the command line. Returns -1 to
+   go on, else the exit status (after printing the usage). */
+static int parse_args(int argc, char **argv, struct options *o)
 {
-    if (argc > 1 && !strcmp(argv[1], "--run"))
-        return run_main(argc, argv);
-    if (argc > 1 && !strcmp(argv[1], "--server"))
-        return server_main(argc, argv, bench_backends, NB);
-    int quick = 0, scaling = 0, timeout_s = 0;
-    const char *only = NULL, *only_backends = NULL, *out = "bench/results";
+    *o = (struct options){.out = "bench/results"};
     runs = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--quick"))
-            quick = 1;
+            o->quick = 1;
         else if (!strcmp(a, "--scaling"))
-            scaling = 1;
+            o->scaling = 1;
         else if (!strcmp(a, "--exec"))
             bench_use_fork = 0;
         else if (!strcmp(a, "--runs") && v)
             runs = atoi(argv[++i]);
         else if (!strcmp(a, "--only") && v)
-            only = argv[++i];
+            o->only = argv[++i];
         else if (!strcmp(a, "--backends") && v)
-            only_backends = argv[++i];
+            o->only_backends = argv[++i];
         else if (!strcmp(a, "--timeout") && v)
-            timeout_s = atoi(argv[++i]);
+            o->timeout_s = atoi(argv[++i]);
         else if (!strcmp(a, "--out") && v)
-            out = argv[++i];
+            o->out = argv[++i];
         else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
@@ -466,20 +507,37 @@ int main(int argc, char **argv)
         }
     }
     if (runs <= 0)
-        runs = quick ? 3 : 5;
-    if (timeout_s <= 0)
-        timeout_s = quick ? 30 : 180;
-    struct params p;
-    set_params(&p, quick);
+        runs = o->quick ? 3 : 5;
+    if (o->timeout_s <= 0)
+        o->timeout_s = o->quick ? 30 : 180;
+    return -1;
+}
 
+/* The backends built in, less those --backends leaves out. */
+static void enable_backends(const char *only_backends)
+{
     for (int bi = 0; bi < NB; bi++) {
-        enabled[bi] = !bench_backends[bi]->missing &&
-                      (!only_backends || strstr(only_backends,
-                                                bench_backends[bi]->name));
-        if (bench_backends[bi]->missing)
-            printf("%s: skipped: %s\n", bench_backends[bi]->name,
-                   bench_backends[bi]->missing);
+        const struct backend *b = bench_backends[bi];
+        enabled[bi] = !b->missing &&
+                      (!only_backends || strstr(only_backends, b->name));
+        if (b->missing)
+            printf("%s: skipped: %s\n", b->name, b->missing);
     }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "--run"))
+        return run_main(argc, argv);
+    if (argc > 1 && !strcmp(argv[1], "--server"))
+        return server_main(argc, argv, bench_backends, NB);
+    struct options o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    struct params p;
+    set_params(&p, o.quick);
+    enable_backends(o.only_backends);
 
     /* Scale needs a descriptor per connection: take all we may. */
     struct rlimit rl;
@@ -495,9 +553,9 @@ int main(int argc, char **argv)
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     int64_t t0 = now_ns();
-    struct run_setup s = {&p, runs, out};
-    int rc = scaling ? scaling_bench(&s, timeout_s)
-                     : main_bench(&s, only, timeout_s);
+    struct run_setup s = {&p, runs, o.out};
+    rc = o.scaling ? scaling_bench(&s, o.timeout_s)
+                   : main_bench(&s, o.only, o.timeout_s);
     rmdir(base_dir);
     printf("elapsed: %.1f s\n", (double)(now_ns() - t0) / 1e9);
     return rc;
