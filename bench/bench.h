@@ -95,6 +95,9 @@ workload_fn wl_pingpong, wl_stream, wl_small, wl_connrate, wl_scale,
     wl_deadline, wl_scaling_pingpong, wl_scaling_stream;
 
 int64_t now_ns(void);
+/* Untimed ping-pong round trips before the timed ones (the report says how
+   many). */
+long wl_pp_warmup(const struct params *p);
 
 /* Processes. Every run, and every server process of a run, is a fork()ed
    copy (bench_use_fork, the default) or, with --exec, this program started

@@ -412,7 +412,6 @@ static void describe_machine(FILE *f, const struct run_setup *s)
 
 static void describe_params(FILE *f, const struct params *p)
 {
-    long pp_warm = p->pp_roundtrips / 10 < 1000 ? p->pp_roundtrips / 10 : 1000;
     fprintf(f,
             "- ping-pong: %ld round trips of 64 B (after %ld untimed)\n"
             "- stream: %ld MiB in 64 KiB sends, received in 64 KiB receives\n"
@@ -427,9 +426,9 @@ static void describe_params(FILE *f, const struct params *p)
             "- deadline: %d receives with a %d ms deadline on fresh idle "
             "pairs, lateness = return time - deadline (raw: poll(); nng: "
             "NNG_OPT_RECVTIMEO)\n",
-            p->pp_roundtrips, pp_warm, p->stream_bytes >> 20, p->small_ops,
-            p->conns, p->scale_conns, p->scale_callers, p->scale_rounds,
-            p->deadline_samples, p->deadline_ms);
+            p->pp_roundtrips, wl_pp_warmup(p), p->stream_bytes >> 20,
+            p->small_ops, p->conns, p->scale_conns, p->scale_callers,
+            p->scale_rounds, p->deadline_samples, p->deadline_ms);
 }
 
 /* "workload: metric", the name of the row of metric i of m. */

@@ -6,8 +6,9 @@
  * (XTHREAD) or in two coroutines of one thread (XCORO, where the backend
  * has go()). The sides synchronise over a plain socketpair, the "control
  * channel", which no backend touches; its reads never block in XCORO,
- * because the server coroutine writes before it first parks. Each workload runs in a fresh process
- * (main.c), so no backend state survives from one run to the next.
+ * because the server coroutine writes before it first parks. Each workload
+ * runs in a fresh process (main.c), so no backend state survives from one
+ * run to the next.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -233,10 +234,15 @@ static long warm(long n, long cap)
     return n / 10 < cap ? n / 10 : cap;
 }
 
+long wl_pp_warmup(const struct params *p)
+{
+    return warm(p->pp_roundtrips, 1000);
+}
+
 static void pp_server(struct side *s)
 {
     const struct backend *b = s->b;
-    long n = s->p->pp_roundtrips + warm(s->p->pp_roundtrips, 1000);
+    long n = s->p->pp_roundtrips + wl_pp_warmup(s->p);
     int ls, c;
     char buf[PP_SIZE];
     CHECK("listen", ls = b->listen(s->addr, 16));
@@ -256,7 +262,7 @@ void wl_pingpong(const struct backend *b, const struct params *p,
 {
     struct side s = {.b = b, .p = p, .fn = SRV_PINGPONG};
     snprintf(s.addr, sizeof(s.addr), "%s/pp", dir);
-    long n = p->pp_roundtrips, nw = warm(n, 1000);
+    long n = p->pp_roundtrips, nw = wl_pp_warmup(p);
     int64_t *lat = malloc(sizeof(*lat) * (size_t)n);
     char buf[PP_SIZE] = {1};
     int c;
