@@ -5,7 +5,7 @@
  * A backend is a table of blocking calls on small integer ids, the common
  * ground of plain sockets, tdill and nng. Every workload is written once
  * against this table (workloads.c); main.c runs them, backend after backend,
- * each run in a fresh process, and prints the report.
+ * each run in a fresh process, and report.c prints the report.
  */
 #ifndef BENCH_H_INCLUDED
 #define BENCH_H_INCLUDED
@@ -95,6 +95,9 @@ workload_fn wl_pingpong, wl_stream, wl_small, wl_connrate, wl_scale,
     wl_deadline, wl_scaling_pingpong, wl_scaling_stream;
 
 int64_t now_ns(void);
+/* Untimed ping-pong round trips before the timed ones (the report says how
+   many). */
+long wl_pp_warmup(const struct params *p);
 
 /* Processes. Every run, and every server process of a run, is a fork()ed
    copy (bench_use_fork, the default) or, with --exec, this program started

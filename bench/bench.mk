@@ -13,7 +13,9 @@
 EXTRA_PROGRAMS = bench/tdill-bench
 bench_tdill_bench_SOURCES = \
 	bench/bench.h \
+	bench/report.h \
 	bench/main.c \
+	bench/report.c \
 	bench/workloads.c \
 	bench/raw.c \
 	bench/tdill.c \

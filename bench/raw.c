@@ -11,7 +11,8 @@
 
 #include "bench.h"
 
-static int make_addr(const char *path, struct sockaddr_un *sa)
+/* A new stream socket, and in *sa the address of path. */
+static int unix_socket(const char *path, struct sockaddr_un *sa)
 {
     if (strlen(path) >= sizeof(sa->sun_path)) {
         errno = ENAMETOOLONG;
@@ -20,24 +21,28 @@ static int make_addr(const char *path, struct sockaddr_un *sa)
     memset(sa, 0, sizeof(*sa));
     sa->sun_family = AF_UNIX;
     strcpy(sa->sun_path, path);
-    return 0;
+    return socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+}
+
+/* Gives up fd after a failed call: the caller sees that call's errno, not
+   close's. */
+static int close_failed(int fd)
+{
+    int err = errno;
+    close(fd);
+    errno = err;
+    return -1;
 }
 
 static int raw_listen(const char *path, int backlog)
 {
     struct sockaddr_un sa;
-    if (make_addr(path, &sa) < 0)
-        return -1;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = unix_socket(path, &sa);
     if (fd < 0)
         return -1;
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-        listen(fd, backlog) < 0) {
-        int err = errno;
-        close(fd);
-        errno = err;
-        return -1;
-    }
+        listen(fd, backlog) < 0)
+        return close_failed(fd);
     return fd;
 }
 
@@ -53,20 +58,13 @@ static int raw_accept(int ls)
 static int raw_connect(const char *path)
 {
     struct sockaddr_un sa;
-    if (make_addr(path, &sa) < 0)
-        return -1;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = unix_socket(path, &sa);
     if (fd < 0)
         return -1;
     /* A blocking connect waits while the listener's backlog is full. */
-    while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        if (errno == EINTR)
-            continue;
-        int err = errno;
-        close(fd);
-        errno = err;
-        return -1;
-    }
+    while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        if (errno != EINTR)
+            return close_failed(fd);
     return fd;
 }
 

@@ -6,8 +6,9 @@
  * (XTHREAD) or in two coroutines of one thread (XCORO, where the backend
  * has go()). The sides synchronise over a plain socketpair, the "control
  * channel", which no backend touches; its reads never block in XCORO,
- * because the server coroutine writes before it first parks. Each workload runs in a fresh process
- * (main.c), so no backend state survives from one run to the next.
+ * because the server coroutine writes before it first parks. Each workload
+ * runs in a fresh process (main.c), so no backend state survives from one
+ * run to the next.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -233,10 +234,15 @@ static long warm(long n, long cap)
     return n / 10 < cap ? n / 10 : cap;
 }
 
+long wl_pp_warmup(const struct params *p)
+{
+    return warm(p->pp_roundtrips, 1000);
+}
+
 static void pp_server(struct side *s)
 {
     const struct backend *b = s->b;
-    long n = s->p->pp_roundtrips + warm(s->p->pp_roundtrips, 1000);
+    long n = s->p->pp_roundtrips + wl_pp_warmup(s->p);
     int ls, c;
     char buf[PP_SIZE];
     CHECK("listen", ls = b->listen(s->addr, 16));
@@ -256,7 +262,7 @@ void wl_pingpong(const struct backend *b, const struct params *p,
 {
     struct side s = {.b = b, .p = p, .fn = SRV_PINGPONG};
     snprintf(s.addr, sizeof(s.addr), "%s/pp", dir);
-    long n = p->pp_roundtrips, nw = warm(n, 1000);
+    long n = p->pp_roundtrips, nw = wl_pp_warmup(p);
     int64_t *lat = malloc(sizeof(*lat) * (size_t)n);
     char buf[PP_SIZE] = {1};
     int c;
@@ -555,13 +561,10 @@ static int count_threads(void)
     return n;
 }
 
-/* v[0]: wave throughput, thousands of round trips per second; v[1]: the
-   library's threads (all threads minus main minus callers); v[2]: bytes of
-   RSS per idle connection; v[3]: connections actually opened. */
-void wl_scale(const struct backend *b, const struct params *p, enum mode mode,
-              const char *dir, struct result *r)
+/* The sizes of this run: fewer connections where the descriptor limit
+   would not hold them all (the note says so). */
+static struct scale scale_size(const struct params *p, struct result *r)
 {
-    (void)mode; /* always cross-process */
     struct scale x = {p->scale_conns, p->scale_callers, p->scale_rounds, 0};
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
@@ -574,39 +577,89 @@ void wl_scale(const struct backend *b, const struct params *p, enum mode mode,
     if (x.t > x.n / NSERV)
         x.t = x.n / NSERV;
     x.stride = x.n / x.t / NSERV * NSERV;
+    return x;
+}
 
-    struct side s[NSERV];
+static void start_scale_servers(struct side *s, const struct backend *b,
+                                const struct params *p, const char *dir,
+                                struct scale *x)
+{
     for (int k = 0; k < NSERV; k++) {
         s[k] = (struct side){.b = b, .p = p, .fn = SRV_SCALE, .dir = dir,
-                             .arg = &x, .arg_size = sizeof(x), .k = k};
+                             .arg = x, .arg_size = sizeof(*x), .k = k};
         start_server(&s[k], XPROC);
     }
     for (int k = 0; k < NSERV; k++)
         ctl_expect(s[k].peer_ctl, 'R');
+}
 
-    int *conn = calloc((size_t)x.n, sizeof(int));
+/* Opens the x->n connections. *rss0 is the RSS once the first is open: the
+   backend has initialised itself by then, so the growth after it is what
+   the connections cost. */
+static int *scale_connect(const struct backend *b, const char *dir,
+                          const struct scale *x, long *rss0)
+{
+    int *conn = calloc((size_t)x->n, sizeof(int));
     char addr[160];
-    long rss0 = 0;
-    for (int i = 0; i < x.n; i++) {
+    for (int i = 0; i < x->n; i++) {
         scale_addr(b, dir, i, addr, sizeof(addr));
         CHECK("connect", conn[i] = b->connect(addr));
         if (i == 0)
-            rss0 = rss_bytes(); /* the backend is initialised by now */
+            *rss0 = rss_bytes();
     }
+    return conn;
+}
+
+/* Starts the x->t caller threads and returns once each has started; they
+   answer the wave. */
+static pthread_t *start_callers(const struct backend *b, const struct scale *x,
+                                const int *conn, atomic_int *blocked)
+{
+    struct wave *w = calloc((size_t)x->t, sizeof(*w));
+    pthread_t *th = calloc((size_t)x->t, sizeof(*th));
+    for (int j = 0; j < x->t; j++) {
+        w[j] = (struct wave){b, conn[caller_conn(x, j)], x->rounds, NULL,
+                             blocked};
+        th[j] = spawn(wave_caller, &w[j]);
+    }
+    while (atomic_load(blocked) < x->t)
+        usleep(1000);
+    return th;
+}
+
+/* The wave's seconds, from the first server's start to the last one's
+   finish, as the servers timed it; then the servers are done. */
+static double wave_seconds(struct side *s)
+{
+    int64_t first = INT64_MAX, last = 0, t[2];
+    for (int k = 0; k < NSERV; k++) {
+        ctl_read(s[k].peer_ctl, t, sizeof(t));
+        first = t[0] < first ? t[0] : first;
+        last = t[1] > last ? t[1] : last;
+    }
+    for (int k = 0; k < NSERV; k++)
+        join_server(&s[k]);
+    return secs(last - first);
+}
+
+/* v[0]: wave throughput, thousands of round trips per second; v[1]: the
+   library's threads (all threads minus main minus callers); v[2]: bytes of
+   RSS per idle connection; v[3]: connections actually opened. */
+void wl_scale(const struct backend *b, const struct params *p, enum mode mode,
+              const char *dir, struct result *r)
+{
+    (void)mode; /* always cross-process */
+    struct scale x = scale_size(p, r);
+    struct side s[NSERV];
+    start_scale_servers(s, b, p, dir, &x);
+    long rss0 = 0;
+    int *conn = scale_connect(b, dir, &x, &rss0);
     for (int k = 0; k < NSERV; k++)
         ctl_expect(s[k].peer_ctl, 'A');
     long rss1 = rss_bytes();
 
     atomic_int blocked = 0;
-    struct wave *w = calloc((size_t)x.t, sizeof(*w));
-    pthread_t *th = calloc((size_t)x.t, sizeof(*th));
-    for (int j = 0; j < x.t; j++) {
-        w[j] = (struct wave){b, conn[caller_conn(&x, j)], x.rounds, NULL,
-                             &blocked};
-        th[j] = spawn(wave_caller, &w[j]);
-    }
-    while (atomic_load(&blocked) < x.t)
-        usleep(1000);
+    pthread_t *th = start_callers(b, &x, conn, &blocked);
     /* Let every caller get into its recv and park. */
     usleep(p->quick ? 50000 : 200000);
     int lib = count_threads() - 1 - x.t;
@@ -618,17 +671,9 @@ void wl_scale(const struct backend *b, const struct params *p, enum mode mode,
     int after = count_threads() - 1;
     if (after > lib)
         lib = after;
-    int64_t first = INT64_MAX, last = 0, t[2];
-    for (int k = 0; k < NSERV; k++) {
-        ctl_read(s[k].peer_ctl, t, sizeof(t));
-        first = t[0] < first ? t[0] : first;
-        last = t[1] > last ? t[1] : last;
-    }
-    for (int k = 0; k < NSERV; k++)
-        join_server(&s[k]);
     /* The connections are left to process exit: closing 10,000 is not
        what is measured. */
-    r->v[0] = (double)x.t * x.rounds / secs(last - first) / 1e3;
+    r->v[0] = (double)x.t * x.rounds / wave_seconds(s) / 1e3;
     r->v[1] = lib;
     r->v[2] = (double)(rss1 - rss0) / (x.n - 1);
     r->v[3] = x.n;
