@@ -36,11 +36,13 @@
    number comes back only after about QUARANTINE * 2048 closes. */
 #define QUARANTINE 1024
 
-/* Slot state word: generation in the high half, then two flags, then the
-   number of references held by callers and I/O threads. */
+/* Slot state word: generation in the high half, then three flags, then the
+   number of references held by callers, I/O threads and coroutines. DYING:
+   the closer is tearing the object down (set under table_mu). */
 #define ST_CLOSING (UINT64_C(1) << 31)
 #define ST_LIVE (UINT64_C(1) << 30)
-#define ST_REFS (ST_LIVE - 1)
+#define ST_DYING (UINT64_C(1) << 29)
+#define ST_REFS (ST_DYING - 1)
 #define ST_GEN(st) ((uint32_t)((st) >> 32))
 
 /* NB: a slot per cache line. Every call does an atomic add and subtract on
@@ -72,14 +74,6 @@ static uint32_t free_head = NO_SLOT, free_tail = NO_SLOT, free_count;
 static pthread_mutex_t close_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct td_waitlist closers;
 
-/* destroy_mu protects `destroying`, the number of objects being torn down
-   right now. fork() waits for it to reach zero and holds destroy_mu across
-   the fork, so that it never sees an object half destroyed.
-   NB: not a rwlock: glibc records a rwlock's writer by thread id, and the
-   child, whose thread has a new id, could never release it. */
-static pthread_mutex_t destroy_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t destroy_cv = PTHREAD_COND_INITIALIZER;
-static int destroying;
 
 static struct slot *slot_at(uint32_t idx)
 {
@@ -239,33 +233,49 @@ int td_handle_close(int h)
     /* 2. Throw out those already inside and wait until they have left. */
     s->vfs->cancel(s->obj);
     wait_for_last_reference(s);
-    /* 3. Nobody can reach the object any more: tear it down. */
-    pthread_mutex_lock(&destroy_mu);
-    destroying++;
-    pthread_mutex_unlock(&destroy_mu);
+    /* 3. Nobody can reach the object any more: tear it down. NB: marked
+       under table_mu, so fork() (which holds it) never touches an object
+       that is half destroyed; it does not wait for the teardown either. */
+    pthread_mutex_lock(&table_mu);
+    atomic_fetch_or_explicit(&s->state, ST_DYING, memory_order_relaxed);
+    pthread_mutex_unlock(&table_mu);
     s->vfs->destroy(s->obj);
     pthread_mutex_lock(&table_mu);
     free_slot_locked(s, (uint32_t)h & INDEX_MASK);
     pthread_mutex_unlock(&table_mu);
-    pthread_mutex_lock(&destroy_mu);
-    if (--destroying == 0)
-        pthread_cond_broadcast(&destroy_cv);
-    pthread_mutex_unlock(&destroy_mu);
     return 0;
 }
 
+/* Not a cancellation point (it does not wait for a peer), so it turns
+   cancellation off: close() inside it is one. */
 TDILL_EXPORT int tdill_hclose(int h)
 {
+    td_call_begin(0);
     int rc = td_handle_close(h);
+    td_call_end();
     return rc ? td_fail(rc) : 0;
 }
 
-/* Calls fn on every live slot's object. Called with table_mu held. */
+void td_handle_undo_release(void *unused, int h)
+{
+    (void)unused;
+    td_handle_release(h);
+}
+
+void td_handle_undo_close(void *unused, int h)
+{
+    (void)unused;
+    td_handle_close(h);
+}
+
+/* Calls fn on every live slot whose object is not being torn down. Called
+   with table_mu held. */
 static void for_each_live(void (*fn)(struct slot *, uint32_t))
 {
     for (uint32_t i = 0; i < nslots; i++) {
         struct slot *s = slot_at(i);
-        if (atomic_load_explicit(&s->state, memory_order_relaxed) & ST_LIVE)
+        uint64_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
+        if ((st & ST_LIVE) && !(st & ST_DYING))
             fn(s, i);
     }
 }
@@ -285,26 +295,38 @@ static void parent_one(struct slot *s, uint32_t idx)
 }
 
 /* In the child only the forking thread exists: references held by other
-   threads are gone, and a close that another thread had begun can never
-   finish, so the child finishes it. */
+   threads are gone (its own coroutines' stay), and a close that another
+   thread had begun can never finish, so the child finishes it when nothing
+   holds the object any more; else the object is left to leak. */
 static void child_one(struct slot *s, uint32_t idx)
 {
     uint64_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
-    if (s->vfs->fork_child)
-        s->vfs->fork_child(s->obj);
-    atomic_store_explicit(&s->state, st & ~ST_REFS, memory_order_relaxed);
-    if (st & ST_CLOSING) {
+    unsigned refs = s->vfs->fork_child ? s->vfs->fork_child(s->obj) : 0;
+    atomic_store_explicit(&s->state, (st & ~ST_REFS) | refs,
+                          memory_order_relaxed);
+    if ((st & ST_CLOSING) && refs == 0) {
         s->vfs->destroy(s->obj);
         free_slot_locked(s, idx);
     }
 }
 
-/* Lock order: destroy_mu, table_mu, close_mu, then each object's lock. */
+/* An object another thread was tearing down when fork() came is gone in
+   the child's eyes: its slot is freed, its memory and descriptor leak. */
+static void child_forget_dying(void)
+{
+    for (uint32_t i = 0; i < nslots; i++) {
+        struct slot *s = slot_at(i);
+        uint64_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
+        if ((st & ST_LIVE) && (st & ST_DYING))
+            free_slot_locked(s, i);
+    }
+}
+
+/* Lock order: table_mu, close_mu, then each object's lock. Each is held
+   only briefly by its holders, never across a wait, so fork() waits for
+   no other thread's progress. */
 void td_handle_fork_prepare(void)
 {
-    pthread_mutex_lock(&destroy_mu);
-    while (destroying)
-        pthread_cond_wait(&destroy_cv, &destroy_mu);
     pthread_mutex_lock(&table_mu);
     pthread_mutex_lock(&close_mu);
     for_each_live(prepare_one);
@@ -315,20 +337,17 @@ void td_handle_fork_parent(void)
     for_each_live(parent_one);
     pthread_mutex_unlock(&close_mu);
     pthread_mutex_unlock(&table_mu);
-    pthread_mutex_unlock(&destroy_mu);
 }
 
 /* The forking thread took every lock in prepare and is the one thread the
-   child has, so it releases them. Condition variables may hold the state of
-   waiters that stayed in the parent: make them afresh. */
+   child has, so it releases them. */
 void td_handle_fork_child(void)
 {
-    pthread_cond_init(&destroy_cv, NULL);
     closers.first = NULL; /* they were other threads */
     for_each_live(child_one);
+    child_forget_dying();
     pthread_mutex_unlock(&close_mu);
     pthread_mutex_unlock(&table_mu);
-    pthread_mutex_unlock(&destroy_mu);
 }
 
 /* The table as the coroutine front-end sees it. */

@@ -24,10 +24,11 @@ struct td_vfs {
     void (*destroy)(void *obj);
     /* Fork support (may be NULL): lock the object before fork(), unlock it
        after in the parent, and in the child reset what belonged to threads
-       that do not exist there. */
+       that do not exist there and return the number of references the
+       forking thread's coroutines still hold. */
     void (*fork_prepare)(void *obj);
     void (*fork_parent)(void *obj);
-    void (*fork_child)(void *obj);
+    unsigned (*fork_child)(void *obj);
 };
 
 /* Registers obj; on success stores the new handle in *h. Returns 0, EMFILE
@@ -46,6 +47,11 @@ void td_handle_release(int h);
 
 /* hclose(): returns 0 or EBADF. */
 int td_handle_close(int h);
+
+/* For td_call_hold (wait.h): what a cancelled call does with a reference
+   it holds, and with a handle it made or was closing. */
+void td_handle_undo_release(void *unused, int h);
+void td_handle_undo_close(void *unused, int h);
 
 /* The same, exported for the coroutine front-end only (not public API). */
 TDILL_EXPORT int tdill__hmake(const struct td_vfs *vfs, void *obj, int *h);

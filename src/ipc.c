@@ -52,8 +52,10 @@ static int make_addr(const char *addr, struct sockaddr_un *sa, socklen_t *len)
 
 /* Gives the socket file exactly `mode`. Before bind, fchmod narrows the
    socket inode, so the file is born no wider than asked (the umask may cut
-   it further); chmod then restores what the umask cut. The process-wide
-   umask is never touched: other threads may depend on it. */
+   it further); fchmodat then restores what the umask cut. The process-wide
+   umask is never touched: other threads may depend on it.
+   NB: AT_SYMLINK_NOFOLLOW: if the path was swapped for a symlink between
+   bind and here, a plain chmod would change whatever it points to. */
 static int bind_with_mode(int fd, const struct sockaddr_un *sa, socklen_t len,
                           const mode_t *mode)
 {
@@ -61,16 +63,16 @@ static int bind_with_mode(int fd, const struct sockaddr_un *sa, socklen_t len,
         return errno;
     if (bind(fd, (const struct sockaddr *)sa, len) < 0)
         return errno;
-    if (mode && chmod(sa->sun_path, *mode) < 0) {
-        int err = errno;
+    if (mode && fchmodat(AT_FDCWD, sa->sun_path, *mode, AT_SYMLINK_NOFOLLOW)) {
+        int err = errno == EOPNOTSUPP ? EACCES : errno;
         unlink(sa->sun_path);
         return err;
     }
     return 0;
 }
 
-static int listen_common(const char *addr, int backlog, void *mem,
-                         const mode_t *mode, int *h)
+static int listen_new(const char *addr, int backlog, void *mem,
+                      const mode_t *mode, int *h)
 {
     struct sockaddr_un sa;
     socklen_t len;
@@ -104,10 +106,20 @@ error1:
     return rc;
 }
 
+/* Not a cancellation point, but close() on its error paths is one. */
+static int listen_common(const char *addr, int backlog, void *mem,
+                         const mode_t *mode)
+{
+    int h;
+    td_call_begin(0);
+    int rc = listen_new(addr, backlog, mem, mode, &h);
+    td_call_end();
+    return rc ? td_fail(rc) : h;
+}
+
 TDILL_EXPORT int tdill_ipc_listen(const char *addr, int backlog)
 {
-    int h, rc = listen_common(addr, backlog, NULL, NULL, &h);
-    return rc ? td_fail(rc) : h;
+    return listen_common(addr, backlog, NULL, NULL);
 }
 
 TDILL_EXPORT int tdill_ipc_listen_mem(const char *addr, int backlog,
@@ -115,36 +127,38 @@ TDILL_EXPORT int tdill_ipc_listen_mem(const char *addr, int backlog,
 {
     if (!mem)
         return td_fail(EINVAL);
-    int h, rc = listen_common(addr, backlog, mem, NULL, &h);
-    return rc ? td_fail(rc) : h;
+    return listen_common(addr, backlog, mem, NULL);
 }
 
 TDILL_EXPORT int tdill_ipc_listen_mode(const char *addr, int backlog,
                                        mode_t mode)
 {
-    int h, rc = listen_common(addr, backlog, NULL, &mode, &h);
-    return rc ? td_fail(rc) : h;
+    return listen_common(addr, backlog, NULL, &mode);
+}
+
+/* Accepts the next connection on s and wraps it. */
+static int accept_new(struct td_sock *s, void *mem, int64_t deadline, int *h)
+{
+    int fd;
+    int rc = td_sock_accept(s, td_deadline_ns(deadline), &fd);
+    if (rc)
+        return rc;
+    rc = td_sock_make(fd, mem, &td_conn_vfs, h);
+    if (rc)
+        close(fd);
+    return rc;
 }
 
 /* want_mem: the caller is ipc_accept_mem, whose mem must not be NULL. */
 static int accept_common(int ls, bool want_mem, void *mem, int64_t deadline)
 {
     struct td_sock *s;
-    int rc = td_sock_acquire(ls, &td_listener_vfs, &s);
+    int h, rc = td_sock_begin(ls, &td_listener_vfs, &s);
     if (rc)
         return td_fail(rc);
-    int fd, h;
-    rc = want_mem && !mem ? EINVAL
-                          : td_sock_accept(s, td_deadline_ns(deadline), &fd);
-    td_handle_release(ls);
-    if (rc)
-        return td_fail(rc);
-    rc = td_sock_make(fd, mem, &td_conn_vfs, &h);
-    if (rc) {
-        close(fd);
-        return td_fail(rc);
-    }
-    return h;
+    rc = want_mem && !mem ? EINVAL : accept_new(s, mem, deadline, &h);
+    td_sock_end(ls);
+    return rc ? td_fail(rc) : h;
 }
 
 TDILL_EXPORT int tdill_ipc_accept(int s, int64_t deadline)
@@ -159,42 +173,57 @@ TDILL_EXPORT int tdill_ipc_accept_mem(int s, struct tdill_ipc_storage *mem,
 }
 
 /******************************************************************************/
-/*  Connecting and wrapping                                                   */
+/*  Connecting                                                                */
 /******************************************************************************/
 
-static int connect_common(const char *addr, void *mem, int64_t deadline)
+/* Connects the new handle h, or closes it: on failure, and when the call
+   is cancelled while it waits for room in the listener's backlog. */
+static int connect_handle(int h, const struct sockaddr_un *sa, socklen_t len,
+                          int64_t deadline)
+{
+    struct td_sock *s;
+    td_call_hold(td_handle_undo_close, NULL, h);
+    int rc = td_sock_begin(h, &td_conn_vfs, &s);
+    if (rc == 0) {
+        rc = td_sock_connect(s, (const struct sockaddr *)sa, len,
+                             td_deadline_ns(deadline));
+        td_sock_end(h);
+    }
+    td_call_drop();
+    if (rc)
+        td_handle_close(h);
+    return rc == EBADF ? ECANCELED : rc; /* closed by another thread */
+}
+
+static int connect_new(const char *addr, void *mem, int64_t deadline, int *h)
 {
     struct sockaddr_un sa;
     socklen_t len;
-    int rc = td_wait_enter();
-    if (rc == 0)
-        rc = make_addr(addr, &sa, &len);
+    int rc = make_addr(addr, &sa, &len);
     if (rc)
-        return td_fail(rc);
+        return rc;
     /* 1. Make the socket and its handle first: waiting for room in the
        listener's backlog is a park like any other. */
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return td_fail(errno);
-    int h;
-    rc = td_sock_make(fd, mem, &td_conn_vfs, &h);
+        return errno;
+    rc = td_sock_make(fd, mem, &td_conn_vfs, h);
     if (rc) {
         close(fd);
-        return td_fail(rc);
+        return rc;
     }
     /* 2. Connect. */
-    struct td_sock *s;
-    rc = td_handle_acquire(h, &td_conn_vfs, (void **)&s);
+    return connect_handle(*h, &sa, len, deadline);
+}
+
+static int connect_common(const char *addr, void *mem, int64_t deadline)
+{
+    int h, rc = td_call_begin(TD_CANCEL_POINT | TD_MAY_WAIT);
     if (rc)
-        return td_fail(rc == EBADF ? ECANCELED : rc);
-    rc = td_sock_connect(s, (struct sockaddr *)&sa, len,
-                         td_deadline_ns(deadline));
-    td_handle_release(h);
-    if (rc) {
-        td_handle_close(h);
         return td_fail(rc);
-    }
-    return h;
+    rc = connect_new(addr, mem, deadline, &h);
+    td_call_end();
+    return rc ? td_fail(rc) : h;
 }
 
 TDILL_EXPORT int tdill_ipc_connect(const char *addr, int64_t deadline)
@@ -209,113 +238,6 @@ TDILL_EXPORT int tdill_ipc_connect_mem(const char *addr,
     if (!mem)
         return td_fail(EINVAL);
     return connect_common(addr, mem, deadline);
-}
-
-/* Is fd an AF_UNIX stream socket that is listening (or connected)? */
-static int check_fd(int fd, int listening)
-{
-    int v;
-    socklen_t len = sizeof(v);
-    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_UNIX)
-        return EINVAL;
-    len = sizeof(v);
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 || v != SOCK_STREAM)
-        return EINVAL;
-    len = sizeof(v);
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) < 0 ||
-        !v != !listening)
-        return EINVAL;
-    if (!listening) {
-        struct sockaddr_un peer;
-        len = sizeof(peer);
-        if (getpeername(fd, (struct sockaddr *)&peer, &len) < 0)
-            return EINVAL;
-    }
-    return 0;
-}
-
-/* The descriptor is changed (made non-blocking) only once nothing can fail
-   any more, so on failure the caller gets it back exactly as it was. */
-static int fromfd_common(int fd, void *mem, const struct td_vfs *vfs)
-{
-    int rc = check_fd(fd, vfs == &td_listener_vfs);
-    if (rc)
-        return td_fail(rc);
-    int flags = fcntl(fd, F_GETFL);
-    if (flags < 0)
-        return td_fail(EINVAL);
-    int h;
-    rc = td_sock_make(fd, mem, vfs, &h);
-    if (rc)
-        return td_fail(rc);
-    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-    return h;
-}
-
-TDILL_EXPORT int tdill_ipc_fromfd(int fd)
-{
-    return fromfd_common(fd, NULL, &td_conn_vfs);
-}
-
-TDILL_EXPORT int tdill_ipc_fromfd_mem(int fd, struct tdill_ipc_storage *mem)
-{
-    if (!mem)
-        return td_fail(EINVAL);
-    return fromfd_common(fd, mem, &td_conn_vfs);
-}
-
-TDILL_EXPORT int tdill_ipc_listener_fromfd(int fd)
-{
-    return fromfd_common(fd, NULL, &td_listener_vfs);
-}
-
-TDILL_EXPORT int
-tdill_ipc_listener_fromfd_mem(int fd, struct tdill_ipc_listener_storage *mem)
-{
-    if (!mem)
-        return td_fail(EINVAL);
-    return fromfd_common(fd, mem, &td_listener_vfs);
-}
-
-static int pair_common(void *mem0, void *mem1, int s[2])
-{
-    if (!s)
-        return td_fail(EINVAL);
-    int fds[2], h[2], rc;
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
-                   fds) < 0)
-        return td_fail(errno);
-    rc = td_sock_make(fds[0], mem0, &td_conn_vfs, &h[0]);
-    if (rc)
-        goto error1;
-    rc = td_sock_make(fds[1], mem1, &td_conn_vfs, &h[1]);
-    if (rc)
-        goto error2;
-    s[0] = h[0];
-    s[1] = h[1];
-    return 0;
-error2:
-    td_handle_close(h[0]); /* closes fds[0] too */
-    close(fds[1]);
-    return td_fail(rc);
-error1:
-    close(fds[0]);
-    close(fds[1]);
-    return td_fail(rc);
-}
-
-TDILL_EXPORT int tdill_ipc_pair(int s[2])
-{
-    return pair_common(NULL, NULL, s);
-}
-
-TDILL_EXPORT int tdill_ipc_pair_mem(struct tdill_ipc_pair_storage *mem,
-                                    int s[2])
-{
-    if (!mem)
-        return td_fail(EINVAL);
-    struct tdill_ipc_storage *halves = (struct tdill_ipc_storage *)mem;
-    return pair_common(&halves[0], &halves[1], s);
 }
 
 /******************************************************************************/
@@ -334,15 +256,19 @@ static int half_close(struct td_sock *s)
     return rc;
 }
 
+/* A cancellation point though it never waits, like the rest of the family;
+   a pending cancel acts before anything is done. */
 TDILL_EXPORT int tdill_ipc_done(int h, int64_t deadline)
 {
     (void)deadline; /* a half-close never has to wait */
     struct td_sock *s;
+    td_call_begin(TD_CANCEL_POINT);
     int rc = td_handle_acquire(h, &td_conn_vfs, (void **)&s);
-    if (rc)
-        return td_fail(rc);
-    rc = half_close(s);
-    td_handle_release(h);
+    if (rc == 0) {
+        rc = half_close(s);
+        td_handle_release(h);
+    }
+    td_call_end();
     return rc ? td_fail(rc) : 0;
 }
 
@@ -363,32 +289,46 @@ static int close_orderly(struct td_sock *s, int64_t deadline)
 
 /* What ipc_close does before the handle goes: 0, or the error to report.
    ENOTSUP leaves the handle open. */
-static int close_first(void *obj, const struct td_vfs *vfs, int64_t deadline)
+static int close_first(void *obj, const struct td_vfs *vfs, int canceled,
+                       int64_t deadline)
 {
     if (vfs == &td_listener_vfs)
         return 0; /* nothing to finish */
     if (vfs != &td_conn_vfs)
         return ENOTSUP;
     /* A cancelled coroutine still closes, but skips the orderly part. */
-    int rc = td_wait_enter();
-    return rc ? rc : close_orderly(obj, deadline);
+    return canceled ? canceled : close_orderly(obj, deadline);
+}
+
+/* ipc_close once it holds a reference on h. A thread cancelled while it
+   drains still closes the handle: ipc_close always does. */
+static int close_held(int h, void *obj, const struct td_vfs *vfs,
+                      int canceled, int64_t deadline)
+{
+    td_call_hold(td_handle_undo_close, NULL, h);
+    td_call_hold(td_handle_undo_release, NULL, h);
+    int rc = close_first(obj, vfs, canceled, deadline);
+    td_call_drop();
+    td_call_drop();
+    td_handle_release(h);
+    if (rc == ENOTSUP)
+        return rc;
+    /* The handle goes whatever happened; if another thread closed it while
+       we drained, our drain was cancelled and that is what we report. */
+    if (td_handle_close(h) && !rc)
+        rc = ECANCELED;
+    return rc;
 }
 
 TDILL_EXPORT int tdill_ipc_close(int h, int64_t deadline)
 {
     void *obj;
     const struct td_vfs *vfs;
+    int canceled = td_call_begin(TD_CANCEL_POINT | TD_MAY_WAIT);
     int rc = td_handle_acquire_any(h, &obj, &vfs);
-    if (rc)
-        return td_fail(rc);
-    rc = close_first(obj, vfs, deadline);
-    td_handle_release(h);
-    if (rc == ENOTSUP)
-        return td_fail(rc);
-    /* The handle goes whatever happened; if another thread closed it while
-       we drained, our drain was cancelled and that is what we report. */
-    if (td_handle_close(h) && !rc)
-        rc = ECANCELED;
+    if (rc == 0)
+        rc = close_held(h, obj, vfs, canceled, deadline);
+    td_call_end();
     return rc ? td_fail(rc) : 0;
 }
 

@@ -173,13 +173,14 @@ static void sock_fork_parent(void *obj)
 
 /* The threads that were blocked on the socket, or using it, stayed in the
    parent: forget them, so the child can use the socket. */
-static void sock_fork_child(void *obj)
+static unsigned sock_fork_child(void *obj)
 {
     struct td_sock *s = obj;
     pthread_mutex_unlock(&s->lock);
     s->waiters.first = NULL;
     atomic_store(&s->busy[TD_IN], false);
     atomic_store(&s->busy[TD_OUT], false);
+    return 0;
 }
 
 /* The two kinds differ only in which calls accept them: two objects (the
@@ -215,22 +216,59 @@ int td_sock_make(int fd, void *mem, const struct td_vfs *vfs, int *h)
     return 0;
 }
 
-int td_sock_enter(struct td_sock *s, enum td_dir dir)
+int td_sock_begin(int h, const struct td_vfs *vfs, struct td_sock **s)
 {
-    if (atomic_exchange_explicit(&s->busy[dir], true, memory_order_acquire))
-        return EBUSY;
-    int rc = s->state[dir];
+    int rc = td_call_begin(TD_CANCEL_POINT | TD_MAY_WAIT);
     if (rc)
-        atomic_store_explicit(&s->busy[dir], false, memory_order_release);
-    return rc;
+        return rc;
+    rc = td_handle_acquire(h, vfs, (void **)s);
+    if (rc) {
+        td_call_end();
+        return rc;
+    }
+    td_call_hold(td_handle_undo_release, NULL, h);
+    return 0;
 }
 
-void td_sock_leave(struct td_sock *s, enum td_dir dir, int rc)
+void td_sock_end(int h)
+{
+    td_call_drop();
+    td_handle_release(h);
+    td_call_end();
+}
+
+/* Gives a side back; an operation that failed with rc kills it. */
+static void give_back(struct td_sock *s, enum td_dir dir, int rc)
 {
     /* A bad argument is refused before anything moves: no harm done. */
     if (rc && rc != EINVAL)
         s->state[dir] = (rc == EPIPE) ? EPIPE : ECONNRESET;
     atomic_store_explicit(&s->busy[dir], false, memory_order_release);
+}
+
+/* A call cancelled mid-transfer leaves the direction as a failed one. */
+static void undo_enter(void *obj, int dir)
+{
+    give_back(obj, (enum td_dir)dir, ECANCELED);
+}
+
+int td_sock_enter(struct td_sock *s, enum td_dir dir)
+{
+    if (atomic_exchange_explicit(&s->busy[dir], true, memory_order_acquire))
+        return EBUSY;
+    int rc = s->state[dir];
+    if (rc) {
+        atomic_store_explicit(&s->busy[dir], false, memory_order_release);
+        return rc;
+    }
+    td_call_hold(undo_enter, s, dir);
+    return 0;
+}
+
+void td_sock_leave(struct td_sock *s, enum td_dir dir, int rc)
+{
+    td_call_drop();
+    give_back(s, dir, rc);
 }
 
 /******************************************************************************/

@@ -1,3 +1,4 @@
+#include <assert.h>
 #include <errno.h>
 #include <sched.h>
 #include <time.h>
@@ -14,25 +15,23 @@
 
 static __thread const struct td_wait_backend *backend;
 
-/* A condattr is the same for every waiter: build it once. */
-static pthread_condattr_t monotonic_attr;
-static pthread_once_t attr_once = PTHREAD_ONCE_INIT;
-
-static void init_attr(void)
-{
-    pthread_condattr_init(&monotonic_attr);
-    /* NB: without this a wall-clock jump would stretch or cut deadlines. */
-    pthread_condattr_setclock(&monotonic_attr, CLOCK_MONOTONIC);
-}
+/* What a plain thread's current call holds (see td_call_begin). */
+#define MAX_HELD 4
+struct held {
+    td_undo_fn *undo;
+    void *obj;
+    int arg;
+};
+static __thread struct {
+    int depth;        /* nested td_call_begin; 0: not in a call */
+    int cancel_state; /* the program's, restored by the outermost end */
+    int nheld;
+    struct held held[MAX_HELD];
+} call;
 
 TDILL_EXPORT void tdill__wait_backend_set(const struct td_wait_backend *b)
 {
     backend = b;
-}
-
-int td_wait_enter(void)
-{
-    return backend ? backend->enter() : 0;
 }
 
 int td_wait_pause(void)
@@ -47,6 +46,56 @@ int td_wait_pause(void)
 }
 
 /******************************************************************************/
+/*  Calls and pthread_cancel                                                  */
+/******************************************************************************/
+
+int td_call_begin(unsigned flags)
+{
+    if (backend)
+        return (flags & TD_MAY_WAIT) ? backend->enter() : 0;
+    if (call.depth++ == 0) {
+        /* Like read(2): a pending cancel acts before anything is done. */
+        if (flags & TD_CANCEL_POINT)
+            pthread_testcancel();
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &call.cancel_state);
+        call.nheld = 0;
+    }
+    return 0;
+}
+
+void td_call_end(void)
+{
+    if (call.depth && --call.depth == 0)
+        pthread_setcancelstate(call.cancel_state, NULL);
+}
+
+void td_call_hold(td_undo_fn *undo, void *obj, int arg)
+{
+    if (!call.depth)
+        return;
+    assert(call.nheld < MAX_HELD);
+    call.held[call.nheld++] = (struct held){undo, obj, arg};
+}
+
+void td_call_drop(void)
+{
+    if (call.depth)
+        call.nheld--;
+}
+
+/* The thread is being cancelled at its wait: let go of what the call
+   holds, newest first. The program's own cleanup handlers run next and
+   may call the library again. */
+static void undo_call(void)
+{
+    while (call.nheld > 0) {
+        struct held *h = &call.held[--call.nheld];
+        h->undo(h->obj, h->arg);
+    }
+    call.depth = 0;
+}
+
+/******************************************************************************/
 /*  One waiter                                                                */
 /******************************************************************************/
 
@@ -58,23 +107,16 @@ static void waiter_init(struct td_waiter *w, uint32_t events, bool cancellable)
     w->backend = backend;
     w->ctx = NULL;
     w->uncancellable = !cancellable;
-    if (!backend) {
-        pthread_once(&attr_once, init_attr);
-        pthread_cond_init(&w->cond, &monotonic_attr);
-    }
+    /* NB: no condattr: pthread_cond_clockwait names the clock at each wait,
+       so there is no setclock that could fail and silently leave deadlines
+       on the wall clock, and the condvar holds no resources to destroy. */
+    w->cond = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
 }
 
-static void waiter_fini(struct td_waiter *w)
+/* Sleeps on the waiter's condvar while it is waiting, until the deadline. */
+static void sleep_on(struct td_waiter *w, pthread_mutex_t *mu,
+                     int64_t deadline_ns)
 {
-    if (!w->backend)
-        pthread_cond_destroy(&w->cond);
-}
-
-static enum td_wait_state waiter_park(struct td_waiter *w, pthread_mutex_t *mu,
-                                      int64_t deadline_ns)
-{
-    if (w->backend)
-        return w->backend->park(w, mu, deadline_ns);
     struct timespec ts;
     if (deadline_ns != TD_NEVER) {
         ts.tv_sec = deadline_ns / 1000000000;
@@ -82,13 +124,12 @@ static enum td_wait_state waiter_park(struct td_waiter *w, pthread_mutex_t *mu,
     }
     /* Spurious wake-ups happen: the state is the only truth. */
     while (w->state == TD_WAITING) {
-        if (deadline_ns == TD_NEVER) {
+        if (deadline_ns == TD_NEVER)
             pthread_cond_wait(&w->cond, mu);
-        } else if (pthread_cond_timedwait(&w->cond, mu, &ts) == ETIMEDOUT) {
+        else if (pthread_cond_clockwait(&w->cond, mu, CLOCK_MONOTONIC,
+                                        &ts) == ETIMEDOUT)
             break;
-        }
     }
-    return w->state;
 }
 
 void td_waiter_wake(struct td_waiter *w, enum td_wait_state state)
@@ -123,6 +164,37 @@ static void list_remove(struct td_waitlist *l, struct td_waiter *w)
     *p = w->next;
 }
 
+struct parked {
+    struct td_waitlist *l;
+    struct td_waiter *w;
+    pthread_mutex_t *mu; /* held again when a cancel acts in the wait */
+};
+
+static void on_cancel(void *arg)
+{
+    struct parked *p = arg;
+    list_remove(p->l, p->w);
+    pthread_mutex_unlock(p->mu);
+    undo_call();
+}
+
+/* A plain thread's wait: the one place where a tdill call can be
+   cancelled, and only if the call is a cancellation point (cancellable,
+   inside td_call_begin) and the program had cancellation enabled. */
+static void sleep_in(struct parked *p, int64_t deadline_ns, bool cancellable)
+{
+    bool here = cancellable && call.depth &&
+                call.cancel_state == PTHREAD_CANCEL_ENABLE;
+    int old;
+    pthread_setcancelstate(here ? PTHREAD_CANCEL_ENABLE
+                                : PTHREAD_CANCEL_DISABLE,
+                           &old);
+    pthread_cleanup_push(on_cancel, p);
+    sleep_on(p->w, p->mu, deadline_ns);
+    pthread_cleanup_pop(0);
+    pthread_setcancelstate(old, NULL);
+}
+
 enum td_wait_state td_wait_in(struct td_waitlist *l, pthread_mutex_t *mu,
                               uint32_t events, int64_t deadline_ns,
                               bool cancellable)
@@ -130,9 +202,15 @@ enum td_wait_state td_wait_in(struct td_waitlist *l, pthread_mutex_t *mu,
     struct td_waiter w;
     waiter_init(&w, events, cancellable);
     list_append(l, &w);
-    enum td_wait_state st = waiter_park(&w, mu, deadline_ns);
+    enum td_wait_state st;
+    if (w.backend) {
+        st = w.backend->park(&w, mu, deadline_ns);
+    } else {
+        struct parked p = {l, &w, mu};
+        sleep_in(&p, deadline_ns, cancellable);
+        st = w.state;
+    }
     list_remove(l, &w);
-    waiter_fini(&w);
     return st;
 }
 

@@ -27,7 +27,8 @@ enum td_wait_state {
 struct td_wait_backend;
 
 struct td_waiter {
-    pthread_cond_t cond; /* CLOCK_MONOTONIC; unused under a backend */
+    pthread_cond_t cond; /* waited on with CLOCK_MONOTONIC; unused under a
+                            backend */
     enum td_wait_state state;
     uint32_t events;        /* what the waiter waits for (EPOLLIN, ...) */
     struct td_waiter *next; /* in its td_waitlist */
@@ -64,8 +65,33 @@ struct td_wait_backend {
    the coroutine front-end only; not part of the public API. */
 TDILL_EXPORT void tdill__wait_backend_set(const struct td_wait_backend *b);
 
-/* 0, or the error a blocking call must fail with before doing anything. */
-int td_wait_enter(void);
+/*
+ * Calls and pthread_cancel. Every public call that may wait, or reach a
+ * cancellation point of the C library (close, connect, send, ...), runs
+ * between td_call_begin and td_call_end. In a plain thread that turns
+ * cancellation off for the call, so the library's own system calls are
+ * never cancellation points; a call that is one (TD_CANCEL_POINT) first
+ * acts on a pending cancel, before it holds anything, and lets a cancel act
+ * at its wait, like read(2). What the call holds by then it has declared
+ * with td_call_hold: the wait's cancellation cleanup undoes that, newest
+ * first, as if the call had failed. Under a backend (a thread that runs
+ * coroutines) the thread's cancel state is left alone and nothing is
+ * recorded: a coroutine is cancelled by closing its handle, and a call
+ * that may wait (TD_MAY_WAIT) then fails at once with ECANCELED.
+ */
+#define TD_CANCEL_POINT 1u
+#define TD_MAY_WAIT 2u
+
+/* 0, or the error the call must fail with before doing anything. On
+   error the call has not begun: no td_call_end. */
+int td_call_begin(unsigned flags);
+void td_call_end(void);
+
+/* Declares, and gives up, something the call holds, with the function that
+   undoes it when the call is cancelled at its wait. LIFO. */
+typedef void td_undo_fn(void *obj, int arg);
+void td_call_hold(td_undo_fn *undo, void *obj, int arg);
+void td_call_drop(void);
 
 /* Between two tries of an operation, while spinning before a park: gives
    the CPU away (to the thread's other coroutines under a backend, to other

@@ -1,3 +1,4 @@
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 
@@ -28,15 +29,9 @@ void tdc_bundle_init(struct tdc_bundle *b, bool heap)
     b->stack = NULL;
 }
 
-/* Waits until a member leaves the bundle empty, the deadline or, if
-   cancellable, the calling coroutine's cancellation. Called and returns
-   with b->mu held. */
-static enum td_wait_state wait_empty(struct tdc_bundle *b, int64_t deadline,
-                                     bool cancellable)
-{
-    return tdill__wait_in(&b->waiters, &b->mu, 0, deadline, cancellable);
-}
-
+/* The caller holds a reference on b's handle; a member keeps it until it
+   leaves, so hclose (which waits for the last reference) waits for the
+   members. On EBADF the reference is still the caller's. */
 int tdc_bundle_join(struct tdc_bundle *b, struct tdc_cr *cr)
 {
     pthread_mutex_lock(&b->mu);
@@ -55,6 +50,7 @@ void tdc_bundle_leave(struct tdc_cr *cr)
     struct tdc_bundle *b = cr->bundle;
     bool free_stack = cr->mmapped && !cr->hosts;
     void *mem = cr->mem;
+    int h = b->handle;
     pthread_mutex_lock(&b->mu);
     tdc_list_del(&cr->member);
     /* NB: under b->mu, so that no cancellation can queue it again. */
@@ -63,10 +59,11 @@ void tdc_bundle_leave(struct tdc_cr *cr)
         tdc_stack_forget(cr->stk_lo, cr->stk_len);
     if (--b->count == 0)
         tdill__wake_all(&b->waiters, TD_READY);
-    /* From here on the closer may free b and, for go(), cr with it. */
     pthread_mutex_unlock(&b->mu);
     if (free_stack)
         tdc_stack_free(mem);
+    /* Last: from here on the closer may free b and, for go(), cr with it. */
+    tdill__hrelease(h);
 }
 
 static void bundle_cancel(void *obj)
@@ -83,14 +80,11 @@ static void bundle_cancel(void *obj)
     pthread_mutex_unlock(&b->mu);
 }
 
-/* Not cancellable: hclose in a cancelled coroutine must still wait. */
+/* The members have left: their references are gone. */
 static void bundle_destroy(void *obj)
 {
     struct tdc_bundle *b = obj;
-    pthread_mutex_lock(&b->mu);
-    while (b->count)
-        wait_empty(b, TD_NEVER, false);
-    pthread_mutex_unlock(&b->mu);
+    assert(b->count == 0);
     pthread_mutex_destroy(&b->mu);
     if (b->heap)
         free(b);
@@ -99,9 +93,10 @@ static void bundle_destroy(void *obj)
 }
 
 /* fork(): the core takes every object's lock around it. In the child only
-   the forking thread exists; members that ran on other threads never will
-   again, so the bundle forgets them (their memory is lost) and can still
-   be closed. */
+   the forking thread exists; members and waiters that ran on other threads
+   never will again, so the bundle forgets them (their memory is lost) and
+   can still be closed. Those of the forking thread stay, with their
+   references. */
 static void bundle_fork_prepare(void *obj)
 {
     pthread_mutex_lock(&((struct tdc_bundle *)obj)->mu);
@@ -112,21 +107,35 @@ static void bundle_fork_parent(void *obj)
     pthread_mutex_unlock(&((struct tdc_bundle *)obj)->mu);
 }
 
-static void bundle_fork_child(void *obj)
+static bool is_here(const struct tdc_cr *cr)
+{
+    return cr && cr->sched == tdc_sched();
+}
+
+static unsigned bundle_fork_child(void *obj)
 {
     struct tdc_bundle *b = obj;
-    struct tdc_sched *here = tdc_sched();
     struct tdc_list *n = b->members.next;
     while (n != &b->members) {
         struct tdc_cr *cr = tdc_of(n, struct tdc_cr, member);
         n = n->next;
-        if (cr->sched != here) {
+        if (!is_here(cr)) {
             tdc_list_del(&cr->member);
             b->count--;
         }
     }
-    b->waiters.first = NULL; /* they were other threads */
+    unsigned refs = (unsigned)b->count;
+    struct td_waiter **p = &b->waiters.first;
+    while (*p) {
+        if (is_here((*p)->ctx)) {
+            refs++; /* a bundle_wait of this thread's */
+            p = &(*p)->next;
+        } else {
+            *p = (*p)->next;
+        }
+    }
     pthread_mutex_unlock(&b->mu);
+    return refs;
 }
 
 const struct td_vfs tdc_bundle_vfs = {
@@ -136,14 +145,14 @@ const struct td_vfs tdc_bundle_vfs = {
 
 static int make(struct tdc_bundle *b)
 {
-    int h, rc = tdill__hmake(&tdc_bundle_vfs, b, &h);
+    int rc = tdill__hmake(&tdc_bundle_vfs, b, &b->handle);
     if (rc) {
         pthread_mutex_destroy(&b->mu);
         if (b->heap)
             free(b);
         return td_fail(rc);
     }
-    return h;
+    return b->handle;
 }
 
 TDILL_EXPORT int tdill_bundle(void)
@@ -179,7 +188,8 @@ TDILL_EXPORT int tdill_bundle_wait(int h, int64_t deadline)
             rc = ECANCELED;
         else if (td_expired(dl))
             rc = ETIMEDOUT;
-        else if (wait_empty(b, dl, true) == TD_CANCELED)
+        else if (tdill__wait_in(&b->waiters, &b->mu, 0, dl, true) ==
+                 TD_CANCELED)
             rc = ECANCELED;
     }
     pthread_mutex_unlock(&b->mu);

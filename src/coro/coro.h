@@ -187,7 +187,8 @@ struct tdc_bundle {
     pthread_mutex_t mu;
     struct tdc_list members;
     size_t count;
-    struct td_waitlist waiters; /* in bundle_wait, or in hclose */
+    struct td_waitlist waiters; /* in bundle_wait */
+    int handle;                 /* members hold references on it */
     bool closing;
     bool heap; /* ours to free */
     /* A go() handle lives in its coroutine's memory, released on close. */

@@ -45,30 +45,36 @@ static char *carve(struct tdc_sched *s, char *lo, char *hi, bool bundled,
     return top;
 }
 
+/* A go() handle: a bundle of one in the coroutine's own memory. */
+static int new_bundle(struct tdc_cr *cr, struct tdc_bundle *b, int *h)
+{
+    tdc_bundle_init(b, false);
+    b->stack = cr->mmapped ? cr->mem : NULL;
+    cr->hosts = true;
+    int rc = tdill__hmake(&tdc_bundle_vfs, b, &b->handle);
+    if (rc) {
+        pthread_mutex_destroy(&b->mu);
+        return rc;
+    }
+    *h = b->handle;
+    return 0;
+}
+
 /* Finds the coroutine's bundle: a new one in its own memory for go() (the
-   handle goes to *h), or the caller's, which it then joins. */
+   handle goes to *h), or the caller's; and joins it. The reference taken
+   here is the member's (see tdc_bundle_join). */
 static int enter_bundle(struct tdc_cr *cr, struct tdc_bundle **b, int bh,
                         bool bundled, int *h)
 {
-    int rc;
     if (!bundled) {
-        tdc_bundle_init(*b, false);
-        (*b)->stack = cr->mmapped ? cr->mem : NULL;
-        cr->hosts = true;
-        rc = tdill__hmake(&tdc_bundle_vfs, *b, h);
-        if (rc == 0)
-            rc = tdc_bundle_join(*b, cr);
-        else
-            pthread_mutex_destroy(&(*b)->mu);
-        return rc;
+        int rc = new_bundle(cr, *b, h);
+        if (rc)
+            return rc;
+        bh = *h;
     }
-    rc = tdill__hacquire(bh, &tdc_bundle_vfs, (void **)b);
-    if (rc)
-        return rc;
-    rc = tdc_bundle_join(*b, cr);
-    /* NB: a member keeps the bundle alive (hclose waits for it), so the
-       reference is no longer needed. */
-    tdill__hrelease(bh);
+    int rc = tdill__hacquire(bh, &tdc_bundle_vfs, (void **)b);
+    if (rc == 0 && (rc = tdc_bundle_join(*b, cr)))
+        tdill__hrelease(bh);
     return rc;
 }
 

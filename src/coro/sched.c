@@ -151,6 +151,11 @@ static void sleep_thread(struct tdc_sched *s, int64_t deadline)
         ts.tv_sec = deadline / 1000000000;
         ts.tv_nsec = deadline % 1000000000;
     }
+    /* NB: the condvar waits would be cancellation points, and a thread
+       cancelled here would leave its coroutines and s->mu behind: none of
+       the front-end's calls is one (coroutines are cancelled by hclose). */
+    int cancel_state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
     pthread_mutex_lock(&s->mu);
     s->sleeping = true;
     while (tdc_list_empty(&s->remote)) {
@@ -161,6 +166,7 @@ static void sleep_thread(struct tdc_sched *s, int64_t deadline)
     }
     s->sleeping = false;
     pthread_mutex_unlock(&s->mu);
+    pthread_setcancelstate(cancel_state, NULL);
 }
 
 /******************************************************************************/
