@@ -1,3 +1,4 @@
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -7,6 +8,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "poller.h"
 
 /*
@@ -88,10 +90,13 @@ static int start(td_ready_fn *fn, int *out)
     if (ep < 0) {
         ep = epoll_create1(EPOLL_CLOEXEC);
         if (ep < 0) {
-            rc = errno;
+            /* NB: this reaches bsend, brecv, ...: out of descriptors is,
+               for them, out of the resources to wait. */
+            rc = (errno == EMFILE || errno == ENFILE) ? ENOMEM : errno;
             goto out;
         }
         ready_fn = fn;
+        td_stay_resident((const void *)io_thread);
         rc = spawn_threads(ep);
         if (rc) {
             close(ep);
@@ -104,6 +109,17 @@ out:
     pthread_mutex_unlock(&start_mu);
     return rc;
 }
+
+/* NB: dladdr names the object the code is in: libtdill.so, or a plugin
+   that links the library statically. */
+void td_stay_resident(const void *code)
+{
+    Dl_info info;
+    if (dladdr(code, &info) && info.dli_fname)
+        dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
+TD_EXPORT_ALIAS(td_stay_resident, tdill__stay_resident);
 
 int td_poller_arm(td_ready_fn *fn, int fd, uint64_t data, uint32_t events,
                   unsigned *epoch)

@@ -3,6 +3,8 @@
 
 #include <stdint.h>
 
+#include "tdill.h"
+
 /*
  * The shared epoll instance and the I/O threads that wait on it.
  *
@@ -23,6 +25,13 @@ int td_poller_arm(td_ready_fn *fn, int fd, uint64_t data, uint32_t events,
 
 /* Removes fd from the interest list; call before closing fd. */
 void td_poller_forget(int fd, unsigned epoch);
+
+/* Makes the loaded object that holds code (a function of the library's)
+   impossible to unload: done once the library has threads, or thread-exit
+   destructors, that may run that code at any time. dlclose then leaves it
+   in place; a later dlopen finds it, with its threads, as it was. */
+void td_stay_resident(const void *code);
+TDILL_EXPORT void tdill__stay_resident(const void *code);
 
 void td_poller_fork_prepare(void);
 void td_poller_fork_parent(void);

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "../poller.h"
 #include "coro.h"
 #include "san.h"
 
@@ -37,9 +38,12 @@ static void sched_free(void *p)
     free(s);
 }
 
+/* Once a thread-exit destructor of ours exists, the front-end must stay
+   loaded: see tdill__stay_resident. */
 static void make_key(void)
 {
-    pthread_key_create(&key, sched_free);
+    if (pthread_key_create(&key, sched_free) == 0)
+        tdill__stay_resident((const void *)sched_free);
 }
 
 struct tdc_sched *tdc_sched(void)
