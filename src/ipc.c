@@ -219,9 +219,8 @@ static int connect_new(const char *addr, void *mem, int64_t deadline, int *h)
 static int connect_common(const char *addr, void *mem, int64_t deadline)
 {
     int h, rc = td_call_begin(TD_CANCEL_POINT | TD_MAY_WAIT);
-    if (rc)
-        return td_fail(rc);
-    rc = connect_new(addr, mem, deadline, &h);
+    if (rc == 0)
+        rc = connect_new(addr, mem, deadline, &h);
     td_call_end();
     return rc ? td_fail(rc) : h;
 }

@@ -219,9 +219,8 @@ int td_sock_make(int fd, void *mem, const struct td_vfs *vfs, int *h)
 int td_sock_begin(int h, const struct td_vfs *vfs, struct td_sock **s)
 {
     int rc = td_call_begin(TD_CANCEL_POINT | TD_MAY_WAIT);
-    if (rc)
-        return rc;
-    rc = td_handle_acquire(h, vfs, (void **)s);
+    if (rc == 0)
+        rc = td_handle_acquire(h, vfs, (void **)s);
     if (rc) {
         td_call_end();
         return rc;

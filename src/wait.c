@@ -49,18 +49,23 @@ int td_wait_pause(void)
 /*  Calls and pthread_cancel                                                  */
 /******************************************************************************/
 
+/* NB: under a backend too the call runs with cancellation off, or the
+   library's own system calls would be cancellation points; the depth
+   counts the calls of all the thread's coroutines, which may end in any
+   order, so the program's state comes back when the last one ends. */
 int td_call_begin(unsigned flags)
 {
-    if (backend)
-        return (flags & TD_MAY_WAIT) ? backend->enter() : 0;
+    int rc = 0;
+    if (backend && (flags & TD_MAY_WAIT))
+        rc = backend->enter();
+    /* Like read(2): a pending cancel acts before anything is done. */
+    if (!backend && !call.depth && (flags & TD_CANCEL_POINT))
+        pthread_testcancel();
     if (call.depth++ == 0) {
-        /* Like read(2): a pending cancel acts before anything is done. */
-        if (flags & TD_CANCEL_POINT)
-            pthread_testcancel();
         pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &call.cancel_state);
         call.nheld = 0;
     }
-    return 0;
+    return rc;
 }
 
 void td_call_end(void)
@@ -69,9 +74,11 @@ void td_call_end(void)
         pthread_setcancelstate(call.cancel_state, NULL);
 }
 
+/* Not under a backend: coroutines' calls interleave, and their waits are
+   never where a thread is cancelled. */
 void td_call_hold(td_undo_fn *undo, void *obj, int arg)
 {
-    if (!call.depth)
+    if (!call.depth || backend)
         return;
     assert(call.nheld < MAX_HELD);
     call.held[call.nheld++] = (struct held){undo, obj, arg};
@@ -79,7 +86,7 @@ void td_call_hold(td_undo_fn *undo, void *obj, int arg)
 
 void td_call_drop(void)
 {
-    if (call.depth)
+    if (call.depth && !backend)
         call.nheld--;
 }
 

@@ -75,15 +75,15 @@ TDILL_EXPORT void tdill__wait_backend_set(const struct td_wait_backend *b);
  * at its wait, like read(2). What the call holds by then it has declared
  * with td_call_hold: the wait's cancellation cleanup undoes that, newest
  * first, as if the call had failed. Under a backend (a thread that runs
- * coroutines) the thread's cancel state is left alone and nothing is
- * recorded: a coroutine is cancelled by closing its handle, and a call
- * that may wait (TD_MAY_WAIT) then fails at once with ECANCELED.
+ * coroutines) calls are never cancelled and nothing is recorded: a
+ * coroutine is cancelled by closing its handle, and a call that may wait
+ * (TD_MAY_WAIT) then fails at once with ECANCELED.
  */
 #define TD_CANCEL_POINT 1u
 #define TD_MAY_WAIT 2u
 
-/* 0, or the error the call must fail with before doing anything. On
-   error the call has not begun: no td_call_end. */
+/* 0, or the error the call must fail with before doing anything. Either
+   way the call has begun and ends with td_call_end. */
 int td_call_begin(unsigned flags);
 void td_call_end(void);
 
