@@ -7,19 +7,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void close_pair(int s[2])
-{
-    TU_OK(hclose(s[0]));
-    TU_OK(hclose(s[1]));
-}
-
-static void expect_bytes(int h, const char *want, size_t len)
-{
-    char got[256];
-    TU_OK(brecv(h, got, len, now() + 5000));
-    ck_assert_mem_eq(got, want, len);
-}
-
 /* Same open file? */
 static int same_file(int a, int b)
 {
@@ -39,13 +26,13 @@ START_TEST(sendfd_and_recvfd_keep_order_with_the_byte_stream)
     TU_OK(ipc_sendfd(s[0], p[1], -1));
     TU_OK(bsend(s[0], "DEF", 3, -1));
     ck_assert(tu_fd_is_open(p[1])); /* the sender keeps its copy */
-    expect_bytes(s[1], "AB", 2);
-    expect_bytes(s[1], "C", 1);
+    tu_expect_bytes(s[1], "AB", 2);
+    tu_expect_bytes(s[1], "C", 1);
     int fd;
     TU_HANDLE(fd, ipc_recvfd(s[1], now() + 5000));
     ck_assert_int_ne(fd, p[1]);
     ck_assert(same_file(fd, p[1]));
-    expect_bytes(s[1], "DEF", 3);
+    tu_expect_bytes(s[1], "DEF", 3);
     ck_assert_int_eq(write(fd, "w", 1), 1);
     char c;
     ck_assert_int_eq(read(p[0], &c, 1), 1);
@@ -53,7 +40,7 @@ START_TEST(sendfd_and_recvfd_keep_order_with_the_byte_stream)
     close(fd);
     close(p[0]);
     close(p[1]);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -71,7 +58,7 @@ START_TEST(blocked_recvfd_returns_the_descriptor_when_it_arrives)
     close(op.rc);
     close(p[0]);
     close(p[1]);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -94,7 +81,7 @@ START_TEST(descriptors_pass_in_sequence)
         close(p[i][0]);
         close(p[i][1]);
     }
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -111,7 +98,7 @@ START_TEST(received_descriptor_is_close_on_exec)
     close(fd);
     close(p[0]);
     close(p[1]);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -132,7 +119,7 @@ START_TEST(a_passed_socket_can_be_wrapped_again)
     ck_assert_mem_eq(buf, "via fd", 6);
     TU_OK(hclose(h));
     close(inner[1]);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -146,13 +133,13 @@ START_TEST(recvfd_when_the_next_byte_has_no_descriptor_fails_with_eproto)
     TU_FAILS(brecv(s[1], NULL, 2, now() + 5000), ECONNRESET);
     TU_FAILS(ipc_recvfd(s[1], now() + 5000), ECONNRESET);
     TU_OK(bsend(s[1], "ok", 2, -1));
-    expect_bytes(s[0], "ok", 2);
-    close_pair(s);
+    tu_expect_bytes(s[0], "ok", 2);
+    tu_close_pair(s);
     /* The marker byte alone is not a descriptor either. */
     tu_pair(s);
     TU_OK(bsend(s[0], "\xCC", 1, -1));
     TU_FAILS(ipc_recvfd(s[1], now() + 5000), EPROTO);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -166,8 +153,8 @@ START_TEST(sendfd_with_a_bad_descriptor_fails_with_einval_and_sends_nothing)
     TU_FAILS(ipc_sendfd(s[0], fd, -1), EINVAL);
     TU_FAILS(ipc_sendfd(s[0], 1 << 24, 0), EINVAL);
     TU_OK(bsend(s[0], "Z", 1, -1));
-    expect_bytes(s[1], "Z", 1);
-    close_pair(s);
+    tu_expect_bytes(s[1], "Z", 1);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -177,10 +164,10 @@ START_TEST(recvfd_times_out_with_etimedout_and_fails_with_epipe_at_eof)
     tu_pair(s);
     TU_FAILS(ipc_recvfd(s[1], 0), ETIMEDOUT);
     TU_FAILS(ipc_recvfd(s[1], now() + 1000), ECONNRESET);
-    close_pair(s);
+    tu_close_pair(s);
     tu_pair(s);
     TU_FAILS(ipc_recvfd(s[1], now() + 30), ETIMEDOUT);
-    close_pair(s);
+    tu_close_pair(s);
     tu_pair(s);
     TU_OK(hclose(s[0]));
     TU_FAILS(ipc_recvfd(s[1], now() + 5000), EPIPE);
@@ -196,7 +183,7 @@ START_TEST(sendfd_after_ipc_done_fails_with_epipe)
     TU_OK(ipc_done(s[0], -1));
     TU_FAILS(ipc_sendfd(s[0], fd, -1), EPIPE);
     close(fd);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -270,7 +257,7 @@ static void check_hostile(int n, int ncmsg)
     ck_assert_msg(tu_count_fds() == before + 1,
                   "%d descriptors sent in %d cmsgs: %d kept open, not 1", n,
                   ncmsg, tu_count_fds() - before);
-    expect_bytes(h, "DEF", 3);
+    tu_expect_bytes(h, "DEF", 3);
     close(fd);
     /* The pipe's write end is fully closed: only p[1] keeps it open. */
     close(p[1]);

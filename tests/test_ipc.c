@@ -15,34 +15,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void close_pair(int s[2])
-{
-    TU_OK(hclose(s[0]));
-    TU_OK(hclose(s[1]));
-}
-
-static int path_exists(const char *p)
-{
-    struct stat st;
-    return lstat(p, &st) == 0;
-}
-
-static void expect_bytes(int h, const char *want, size_t len)
-{
-    char got[256];
-    TU_OK(brecv(h, got, len, now() + 5000));
-    ck_assert_mem_eq(got, want, len);
-}
-
-/* Both ends exchange a few bytes. */
-static void assert_connected(int a, int b)
-{
-    TU_OK(bsend(a, "ping", 4, now() + 5000));
-    expect_bytes(b, "ping", 4);
-    TU_OK(bsend(b, "pong", 4, now() + 5000));
-    expect_bytes(a, "pong", 4);
-}
-
 /* ---- listen, connect, accept -------------------------------------------*/
 
 START_TEST(listen_connect_accept_exchange_data)
@@ -50,10 +22,10 @@ START_TEST(listen_connect_accept_exchange_data)
     char path[TU_PATH_MAX];
     int ls, c, a;
     TU_HANDLE(ls, ipc_listen(tu_path(path, "ls"), 8));
-    ck_assert(path_exists(path));
+    ck_assert(tu_path_exists(path));
     TU_HANDLE(c, ipc_connect(path, now() + 5000));
     TU_HANDLE(a, ipc_accept(ls, now() + 5000));
-    assert_connected(c, a);
+    tu_assert_connected(c, a);
     TU_OK(hclose(c));
     TU_OK(hclose(a));
     TU_OK(hclose(ls));
@@ -69,10 +41,10 @@ START_TEST(relative_addresses_are_relative_to_the_working_directory)
     int ls, c, a;
     TU_HANDLE(ls, ipc_listen("rel.sock", 8));
     snprintf(abs, sizeof abs, "%s/rel.sock", dir);
-    ck_assert(path_exists(abs));
+    ck_assert(tu_path_exists(abs));
     TU_HANDLE(c, ipc_connect("./rel.sock", now() + 5000));
     TU_HANDLE(a, ipc_accept(ls, now() + 5000));
-    assert_connected(c, a);
+    tu_assert_connected(c, a);
     ck_assert_int_eq(chdir(old), 0);
     TU_FAILS(ipc_connect("rel.sock", now() + 1000), ENOENT);
     TU_OK(hclose(c));
@@ -92,7 +64,7 @@ START_TEST(ipc_accept_times_out_with_etimedout_and_listener_stays_usable)
     TU_FAILS(ipc_accept_mem(ls, &mem, now() - 5), ETIMEDOUT);
     TU_HANDLE(c, ipc_connect(path, now() + 5000));
     TU_HANDLE(a, ipc_accept(ls, 0)); /* already pending: no wait needed */
-    assert_connected(c, a);
+    tu_assert_connected(c, a);
     TU_OK(hclose(c));
     TU_OK(hclose(a));
     TU_OK(hclose(ls));
@@ -109,7 +81,7 @@ START_TEST(blocked_ipc_accept_returns_when_a_client_connects)
     TU_HANDLE(c, ipc_connect(path, now() + 5000));
     tu_op_join(&op);
     TU_OP_OK(&op);
-    assert_connected(c, op.rc);
+    tu_assert_connected(c, op.rc);
     TU_OK(hclose(c));
     TU_OK(hclose(op.rc));
     TU_OK(hclose(ls));
@@ -193,7 +165,7 @@ START_TEST(address_that_does_not_fit_sun_path_fails_with_enametoolong)
     size_t max = sizeof sa.sun_path; /* includes the terminating NUL */
     char *p = path_of_length(max);
     assert_address_fails(p, ENAMETOOLONG, 1, 1);
-    ck_assert(!path_exists(p));
+    ck_assert(!tu_path_exists(p));
     free(p);
     p = path_of_length(4000);
     assert_address_fails(p, ENAMETOOLONG, 1, 1);
@@ -209,7 +181,7 @@ START_TEST(address_of_the_longest_fitting_length_works)
     TU_HANDLE(ls, ipc_listen(p, 8));
     TU_HANDLE(c, ipc_connect(p, now() + 5000));
     TU_HANDLE(a, ipc_accept(ls, now() + 5000));
-    assert_connected(c, a);
+    tu_assert_connected(c, a);
     TU_OK(hclose(c));
     TU_OK(hclose(a));
     TU_OK(hclose(ls));
@@ -234,7 +206,7 @@ START_TEST(connect_without_listener_fails_with_econnrefused)
     int ls;
     TU_HANDLE(ls, ipc_listen(tu_path(path, "ls"), 8));
     TU_OK(hclose(ls));
-    ck_assert(path_exists(path)); /* tdill never unlinks */
+    ck_assert(tu_path_exists(path)); /* tdill never unlinks */
     assert_address_fails(path, ECONNREFUSED, 0, 1);
     TU_FAILS(ipc_connect(path, 0), ECONNREFUSED);
     TU_FAILS(ipc_connect(path, -1), ECONNREFUSED);
@@ -258,10 +230,10 @@ START_TEST(listen_on_an_existing_path_fails_with_eaddrinuse)
     TU_HANDLE(ls, ipc_listen(tu_path(path, "ls"), 8));
     assert_address_fails(path, EADDRINUSE, 1, 0);
     /* The failed calls removed nothing: the first listener still works. */
-    ck_assert(path_exists(path));
+    ck_assert(tu_path_exists(path));
     TU_HANDLE(c, ipc_connect(path, now() + 5000));
     TU_HANDLE(a, ipc_accept(ls, now() + 5000));
-    assert_connected(c, a);
+    tu_assert_connected(c, a);
     TU_OK(hclose(c));
     TU_OK(hclose(a));
     TU_OK(hclose(ls));
@@ -305,11 +277,11 @@ START_TEST(listen_with_negative_backlog_fails_with_einval_and_leaves_no_file)
     char path[TU_PATH_MAX];
     struct ipc_listener_storage mem;
     TU_FAILS(ipc_listen(tu_path(path, "ls"), -1), EINVAL);
-    ck_assert(!path_exists(path));
+    ck_assert(!tu_path_exists(path));
     TU_FAILS(ipc_listen_mem(path, -5, &mem), EINVAL);
-    ck_assert(!path_exists(path));
+    ck_assert(!tu_path_exists(path));
     TU_FAILS(ipc_listen_mode(path, -1, 0600), EINVAL);
-    ck_assert(!path_exists(path));
+    ck_assert(!tu_path_exists(path));
 }
 END_TEST
 
@@ -374,10 +346,8 @@ START_TEST(denied_paths_fail_with_eacces)
         rc = eacces_steps(ro, priv, pub, hidden);
     } else {
         /* Root passes every permission check: drop to nobody in a child. */
-        pid_t pid = fork();
-        ck_assert_int_ge(pid, 0);
+        pid_t pid = tu_fork(10);
         if (pid == 0) {
-            tu_child_alarm(10);
             if (setgroups(0, NULL) != 0 || setgid(65534) != 0 ||
                 setuid(65534) != 0)
                 _exit(100);
@@ -448,7 +418,7 @@ START_TEST(ipc_calls_fail_with_emfile_when_descriptors_run_out)
     TU_FAILS(ipc_listen(tu_path(path, "emfile"), 8), EMFILE);
     TU_FAILS(ipc_listen_mem(path, 8, &lmem), EMFILE);
     TU_FAILS(ipc_listen_mode(path, 8, 0600), EMFILE);
-    ck_assert(!path_exists(path));
+    ck_assert(!tu_path_exists(path));
     TU_FAILS(ipc_connect(lpath, now() + 1000), EMFILE);
     TU_FAILS(ipc_connect_mem(lpath, &cmem, now() + 1000), EMFILE);
     TU_FAILS(ipc_pair(s), EMFILE);
@@ -459,7 +429,7 @@ START_TEST(ipc_calls_fail_with_emfile_when_descriptors_run_out)
     ck_assert_int_eq(tu_count_fds(), before - 1);
     /* With one descriptor free, the pending connection is still there. */
     TU_HANDLE(a, ipc_accept(ls, now() + 5000));
-    assert_connected(c, a);
+    tu_assert_connected(c, a);
     while (nf > 0)
         close(filler[--nf]);
     restore_nofile();
@@ -498,7 +468,7 @@ static void check_kernel_refusal(int err)
     TU_FAILS(ipc_listen(tu_path(path, "refused"), 8), err);
     TU_FAILS(ipc_listen_mem(path, 8, &lmem), err);
     TU_FAILS(ipc_listen_mode(path, 8, 0600), err);
-    ck_assert(!path_exists(path));
+    ck_assert(!tu_path_exists(path));
     TU_FAILS(ipc_connect(lpath, now() + 1000), err);
     TU_FAILS(ipc_connect_mem(lpath, &cmem, now() + 1000), err);
     TU_FAILS(ipc_pair(s), err);
@@ -529,7 +499,7 @@ START_TEST(mem_variants_with_null_storage_fail_with_einval)
     char path[TU_PATH_MAX], lpath[TU_PATH_MAX];
     int ls, c, a;
     TU_FAILS(ipc_listen_mem(tu_path(path, "nomem"), 8, NULL), EINVAL);
-    ck_assert(!path_exists(path));
+    ck_assert(!tu_path_exists(path));
     TU_HANDLE(ls, ipc_listen(tu_path(lpath, "ls"), 8));
     TU_FAILS(ipc_connect_mem(lpath, NULL, now() + 1000), EINVAL);
     TU_FAILS(ipc_accept(ls, 0), ETIMEDOUT); /* no connection was made */
@@ -537,7 +507,7 @@ START_TEST(mem_variants_with_null_storage_fail_with_einval)
     TU_FAILS(ipc_accept_mem(ls, NULL, now() + 1000), EINVAL);
     /* The pending connection was not consumed. */
     TU_HANDLE(a, ipc_accept(ls, now() + 5000));
-    assert_connected(c, a);
+    tu_assert_connected(c, a);
     int s[2] = {-7, -7};
     struct ipc_pair_storage pmem;
     TU_FAILS(ipc_pair_mem(NULL, s), EINVAL);
@@ -575,9 +545,9 @@ START_TEST(mem_variants_work_and_storage_is_free_after_hclose)
     TU_HANDLE(ls, ipc_listen_mem(tu_path(path, "ls"), 8, lmem));
     TU_HANDLE(c, ipc_connect_mem(path, cmem, now() + 5000));
     TU_HANDLE(a, ipc_accept_mem(ls, amem, now() + 5000));
-    assert_connected(c, a);
+    tu_assert_connected(c, a);
     TU_OK(ipc_pair_mem(pmem, s));
-    assert_connected(s[0], s[1]);
+    tu_assert_connected(s[0], s[1]);
     /* Blocking calls on _mem objects. */
     struct tu_op op = {.kind = TU_BRECV, .h = a, .buf = NULL, .len = 3,
                        .deadline = now() + 5000};
@@ -608,8 +578,8 @@ START_TEST(mem_variants_work_and_storage_is_free_after_hclose)
     /* The library still works. */
     int p[2];
     tu_pair(p);
-    assert_connected(p[0], p[1]);
-    close_pair(p);
+    tu_assert_connected(p[0], p[1]);
+    tu_close_pair(p);
 }
 END_TEST
 
@@ -724,7 +694,7 @@ START_TEST(ipc_fromfd_wraps_a_connected_unix_stream_socket)
         ck_assert_int_eq(read(sp[1], buf, 6), 6);
         ck_assert_mem_eq(buf, "to raw", 6);
         ck_assert_int_eq(write(sp[1], "to tdill", 8), 8);
-        expect_bytes(h, "to tdill", 8);
+        tu_expect_bytes(h, "to tdill", 8);
         /* The handle owns the descriptor. */
         TU_OK(hclose(h));
         ck_assert(!tu_fd_is_open(sp[0]));
@@ -744,7 +714,7 @@ START_TEST(ipc_fromfd_wraps_a_connected_unix_stream_socket)
     int h1, h2;
     TU_HANDLE(h1, ipc_fromfd_mem(c, &m1));
     TU_HANDLE(h2, ipc_fromfd_mem(a, &m2));
-    assert_connected(h1, h2);
+    tu_assert_connected(h1, h2);
     TU_OK(hclose(h1));
     TU_OK(hclose(h2));
     close(l);
@@ -823,7 +793,7 @@ START_TEST(ipc_listener_fromfd_wraps_a_listening_unix_socket)
     TU_FAILS(ipc_accept(ls, now() + 20), ETIMEDOUT);
     TU_HANDLE(c, ipc_connect(sa.sun_path, now() + 5000));
     TU_HANDLE(a, ipc_accept(ls, now() + 5000));
-    assert_connected(c, a);
+    tu_assert_connected(c, a);
     TU_OK(hclose(a));
     TU_OK(hclose(c));
     TU_OK(hclose(ls));
@@ -839,7 +809,7 @@ START_TEST(ipc_listener_fromfd_wraps_a_listening_unix_socket)
     ck_assert_int_eq(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
     TU_HANDLE(c, ipc_connect(sa.sun_path, now() + 5000));
     TU_HANDLE(a, ipc_accept(ls, now() + 5000));
-    assert_connected(c, a);
+    tu_assert_connected(c, a);
     TU_OK(hclose(a));
     TU_OK(hclose(c));
     TU_OK(hclose(ls));
@@ -895,12 +865,12 @@ START_TEST(ipc_done_lets_the_peer_read_everything_then_epipe)
     tu_pair(s);
     TU_OK(bsend(s[0], "final words", 11, -1));
     TU_OK(ipc_done(s[0], -1));
-    expect_bytes(s[1], "final words", 11);
+    tu_expect_bytes(s[1], "final words", 11);
     TU_FAILS(brecv(s[1], NULL, 1, now() + 5000), EPIPE);
     /* Receiving on the done side still works. */
     TU_OK(bsend(s[1], "answer", 6, -1));
-    expect_bytes(s[0], "answer", 6);
-    close_pair(s);
+    tu_expect_bytes(s[0], "answer", 6);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -911,7 +881,7 @@ START_TEST(ipc_done_twice_fails_with_epipe)
     TU_OK(ipc_done(s[0], now() + 1000));
     TU_FAILS(ipc_done(s[0], now() + 1000), EPIPE);
     TU_FAILS(ipc_done(s[0], 0), EPIPE);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -924,7 +894,7 @@ START_TEST(ipc_done_on_a_broken_send_side_fails_with_econnreset)
     TU_FAILS(bsend(s[0], buf, big, 0), ETIMEDOUT);
     TU_FAILS(ipc_done(s[0], -1), ECONNRESET);
     free(buf);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -1047,13 +1017,13 @@ START_TEST(ipc_close_on_a_listener_is_hclose_and_unlinks_nothing)
     TU_HANDLE(ls, ipc_listen(tu_path(path, "ls"), 8));
     TU_OK(ipc_close(ls, now() + 1000));
     TU_FAILS(hclose(ls), EBADF);
-    ck_assert(path_exists(path));
+    ck_assert(tu_path_exists(path));
     TU_FAILS(ipc_connect(path, now() + 1000), ECONNREFUSED);
     TU_HANDLE(ls, ipc_listen(tu_path(path, "ls"), 8));
     TU_OK(ipc_close(ls, 0));
     TU_HANDLE(ls, ipc_listen(tu_path(path, "ls"), 8));
     TU_OK(hclose(ls));
-    ck_assert(path_exists(path));
+    ck_assert(tu_path_exists(path));
 }
 END_TEST
 
@@ -1103,7 +1073,7 @@ START_TEST(ipc_listen_mode_listener_accepts_connections)
     TU_HANDLE(ls, ipc_listen_mode(tu_path(path, "mode"), 8, 0666));
     TU_HANDLE(c, ipc_connect(path, now() + 5000));
     TU_HANDLE(a, ipc_accept(ls, now() + 5000));
-    assert_connected(c, a);
+    tu_assert_connected(c, a);
     TU_OK(hclose(c));
     TU_OK(hclose(a));
     TU_OK(hclose(ls));
@@ -1115,11 +1085,11 @@ START_TEST(ipc_listen_mode_with_bits_outside_07777_fails_with_einval)
 {
     char path[TU_PATH_MAX];
     TU_FAILS(ipc_listen_mode(tu_path(path, "mode"), 8, 010000), EINVAL);
-    ck_assert(!path_exists(path));
+    ck_assert(!tu_path_exists(path));
     TU_FAILS(ipc_listen_mode(path, 8, S_IFSOCK | 0600), EINVAL);
-    ck_assert(!path_exists(path));
+    ck_assert(!tu_path_exists(path));
     TU_FAILS(ipc_listen_mode(path, 8, (mode_t)-1), EINVAL);
-    ck_assert(!path_exists(path));
+    ck_assert(!tu_path_exists(path));
 }
 END_TEST
 
@@ -1230,7 +1200,7 @@ START_TEST(ipc_peercred_returns_our_own_pid_uid_gid)
     tu_pair(s);
     assert_own_creds(s[0]);
     assert_own_creds(s[1]);
-    close_pair(s);
+    tu_close_pair(s);
     char path[TU_PATH_MAX];
     int ls, c, a;
     TU_HANDLE(ls, ipc_listen(tu_path(path, "ls"), 8));
@@ -1249,10 +1219,8 @@ START_TEST(ipc_peercred_reports_the_peer_process)
     char path[TU_PATH_MAX];
     int ls, a;
     TU_HANDLE(ls, ipc_listen(tu_path(path, "ls"), 8));
-    pid_t child = fork();
-    ck_assert_int_ge(child, 0);
+    pid_t child = tu_fork(20);
     if (child == 0) {
-        tu_child_alarm(20);
         int c = ipc_connect(path, now() + 5000);
         if (c < 0)
             _exit(1);

@@ -8,12 +8,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void close_pair(int s[2])
-{
-    TU_OK(hclose(s[0]));
-    TU_OK(hclose(s[1]));
-}
-
 START_TEST(three_thousand_connections_work)
 {
     int threads0 = tu_count_threads();
@@ -150,7 +144,7 @@ START_TEST(hundreds_of_blocked_threads_wake_on_traffic_with_few_library_threads)
     ck_assert_int_eq(during1 - threads0 - N, library);
     ck_assert_int_eq(tu_count_threads() - threads0, library);
     for (int i = 0; i < N; i++)
-        close_pair(pairs[i]);
+        tu_close_pair(pairs[i]);
     free(pairs);
     /* Idle: still the same threads. */
     ck_assert_int_eq(tu_count_threads() - threads0, library);

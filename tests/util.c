@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -282,6 +283,44 @@ void tu_pair(int s[2])
     ck_assert_int_ge(s[0], 0);
     ck_assert_int_ge(s[1], 0);
     ck_assert_int_ne(s[0], s[1]);
+}
+
+void tu_close_pair(int s[2])
+{
+    TU_OK(hclose(s[0]));
+    TU_OK(hclose(s[1]));
+}
+
+void tu_expect_bytes(int h, const char *want, size_t len)
+{
+    char got[256];
+    ck_assert_uint_le(len, sizeof got);
+    TU_OK(brecv(h, got, len, now() + 5000));
+    ck_assert_mem_eq(got, want, len);
+}
+
+void tu_assert_connected(int a, int b)
+{
+    TU_OK(bsend(a, "ping", 4, now() + 5000));
+    tu_expect_bytes(b, "ping", 4);
+    TU_OK(bsend(b, "pong", 4, now() + 5000));
+    tu_expect_bytes(a, "pong", 4);
+}
+
+int tu_path_exists(const char *path)
+{
+    struct stat st;
+    /* lstat: a dangling link is something in the way too. */
+    return lstat(path, &st) == 0;
+}
+
+pid_t tu_fork(unsigned seconds)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        tu_child_alarm(seconds);
+    return pid;
 }
 
 const char *tu_errname(int err)

@@ -88,6 +88,20 @@ void tu_warm_up(void);
 
 /* Creates a connected pair of tdill handles; fails the test if it can't. */
 void tu_pair(int s[2]);
+/* hcloses both handles of a pair; each must succeed. */
+void tu_close_pair(int s[2]);
+
+/* Receives len bytes (at most 256) on h within 5 s; they must be want. */
+void tu_expect_bytes(int h, const char *want, size_t len);
+/* Both ends of a connection reach each other: a few bytes each way. */
+void tu_assert_connected(int a, int b);
+
+/* 1 if anything is at path (a socket, a file, a dangling link). */
+int tu_path_exists(const char *path);
+
+/* fork() that fails the test if it fails; the child dies by SIGALRM after
+   seconds (tu_child_alarm), so a hung child cannot outlive the test. */
+pid_t tu_fork(unsigned seconds);
 
 /* The call must fail with -1 and exactly errno err. */
 #define TU_FAILS(expr, err)                                                   \
