@@ -17,6 +17,50 @@ static struct rlimit saved_nofile;
 static void save_nofile(void) { getrlimit(RLIMIT_NOFILE, &saved_nofile); }
 static void restore_nofile(void) { setrlimit(RLIMIT_NOFILE, &saved_nofile); }
 
+/* Every call that creates a descriptor fails with err: the listens (and
+   leave nothing at path), the connects to the listener at lpath, the pairs,
+   and the accepts on ls. */
+static void assert_creating_calls_fail(int err, const char *path,
+                                       const char *lpath, int ls)
+{
+    struct ipc_listener_storage lmem;
+    struct ipc_storage cmem;
+    struct ipc_pair_storage pmem;
+    int s[2];
+    TU_FAILS(ipc_listen(path, 8), err);
+    TU_FAILS(ipc_listen_mem(path, 8, &lmem), err);
+    TU_FAILS(ipc_listen_mode(path, 8, 0600), err);
+    ck_assert(!tu_path_exists(path));
+    TU_FAILS(ipc_connect(lpath, now() + 1000), err);
+    TU_FAILS(ipc_connect_mem(lpath, &cmem, now() + 1000), err);
+    TU_FAILS(ipc_pair(s), err);
+    TU_FAILS(ipc_pair_mem(&pmem, s), err);
+    TU_FAILS(ipc_accept(ls, now() + 1000), err);
+    TU_FAILS(ipc_accept_mem(ls, &cmem, 0), err);
+}
+
+/* Lowers the soft descriptor limit a little above what is open, then opens
+   /dev/null into filler[] until the next open fails with EMFILE; returns
+   how many it opened. */
+static int use_up_descriptors(int *filler, int max)
+{
+    struct rlimit rl;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    rl.rlim_cur = tu_count_fds() + 40;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    int nf = 0;
+    for (;;) {
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            ck_assert_int_eq(errno, EMFILE);
+            break;
+        }
+        ck_assert_int_lt(nf, max);
+        filler[nf++] = fd;
+    }
+    return nf;
+}
+
 START_TEST(ipc_calls_fail_with_emfile_when_descriptors_run_out)
 {
     char path[TU_PATH_MAX], lpath[TU_PATH_MAX];
@@ -29,41 +73,14 @@ START_TEST(ipc_calls_fail_with_emfile_when_descriptors_run_out)
     tu_warm_up();
     TU_HANDLE(ls, ipc_listen(tu_path(lpath, "ls"), 8));
     TU_HANDLE(c, ipc_connect(lpath, now() + 5000)); /* stays pending */
-    /* Use up every descriptor below a small limit. */
-    struct rlimit rl;
-    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
-    rl.rlim_cur = tu_count_fds() + 40;
-    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
     static int filler[4096];
-    int nf = 0;
-    for (;;) {
-        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            ck_assert_int_eq(errno, EMFILE);
-            break;
-        }
-        ck_assert_int_lt(nf, 4096);
-        filler[nf++] = fd;
-    }
+    int nf = use_up_descriptors(filler, 4096);
     /* Counting needs a descriptor of its own: lend it one. */
     close(filler[--nf]);
     int before = tu_count_fds() + 1;
     filler[nf++] = open("/dev/null", O_RDONLY | O_CLOEXEC);
     ck_assert_int_ge(filler[nf - 1], 0);
-    struct ipc_listener_storage lmem;
-    struct ipc_storage cmem;
-    struct ipc_pair_storage pmem;
-    int s[2];
-    TU_FAILS(ipc_listen(tu_path(path, "emfile"), 8), EMFILE);
-    TU_FAILS(ipc_listen_mem(path, 8, &lmem), EMFILE);
-    TU_FAILS(ipc_listen_mode(path, 8, 0600), EMFILE);
-    ck_assert(!tu_path_exists(path));
-    TU_FAILS(ipc_connect(lpath, now() + 1000), EMFILE);
-    TU_FAILS(ipc_connect_mem(lpath, &cmem, now() + 1000), EMFILE);
-    TU_FAILS(ipc_pair(s), EMFILE);
-    TU_FAILS(ipc_pair_mem(&pmem, s), EMFILE);
-    TU_FAILS(ipc_accept(ls, now() + 1000), EMFILE);
-    TU_FAILS(ipc_accept_mem(ls, &cmem, 0), EMFILE);
+    assert_creating_calls_fail(EMFILE, tu_path(path, "emfile"), lpath, ls);
     close(filler[--nf]);
     ck_assert_int_eq(tu_count_fds(), before - 1);
     /* With one descriptor free, the pending connection is still there. */
@@ -100,20 +117,7 @@ static void check_kernel_refusal(int err)
                 tu_errname(err));
         return;
     }
-    struct ipc_listener_storage lmem;
-    struct ipc_storage cmem;
-    struct ipc_pair_storage pmem;
-    int s[2];
-    TU_FAILS(ipc_listen(tu_path(path, "refused"), 8), err);
-    TU_FAILS(ipc_listen_mem(path, 8, &lmem), err);
-    TU_FAILS(ipc_listen_mode(path, 8, 0600), err);
-    ck_assert(!tu_path_exists(path));
-    TU_FAILS(ipc_connect(lpath, now() + 1000), err);
-    TU_FAILS(ipc_connect_mem(lpath, &cmem, now() + 1000), err);
-    TU_FAILS(ipc_pair(s), err);
-    TU_FAILS(ipc_pair_mem(&pmem, s), err);
-    TU_FAILS(ipc_accept(ls, now() + 1000), err);
-    TU_FAILS(ipc_accept_mem(ls, &cmem, 0), err);
+    assert_creating_calls_fail(err, tu_path(path, "refused"), lpath, ls);
     ck_assert_int_eq(tu_count_fds(), before);
     TU_OK(hclose(c));
     TU_OK(hclose(ls));
