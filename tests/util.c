@@ -307,6 +307,16 @@ void tu_assert_connected(int a, int b)
     tu_expect_bytes(a, "pong", 4);
 }
 
+void tu_assert_accepts(int ls, const char *addr)
+{
+    int c, a;
+    TU_HANDLE(c, ipc_connect(addr, now() + 5000));
+    TU_HANDLE(a, ipc_accept(ls, now() + 5000));
+    tu_assert_connected(c, a);
+    TU_OK(hclose(c));
+    TU_OK(hclose(a));
+}
+
 int tu_path_exists(const char *path)
 {
     struct stat st;

@@ -95,6 +95,9 @@ void tu_close_pair(int s[2]);
 void tu_expect_bytes(int h, const char *want, size_t len);
 /* Both ends of a connection reach each other: a few bytes each way. */
 void tu_assert_connected(int a, int b);
+/* A client connecting to addr is accepted on listener ls, and the two reach
+   each other; both are closed again. */
+void tu_assert_accepts(int ls, const char *addr);
 
 /* 1 if anything is at path (a socket, a file, a dangling link). */
 int tu_path_exists(const char *path);
