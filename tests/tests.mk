@@ -2,7 +2,7 @@
 # the shared helpers in tests/util.c. Every test runs in its own process
 # (Check's fork mode) and uses its own temporary directory.
 if HAVE_CHECK
-TU_SRC = tests/util.c tests/util.h
+TU_SRC = tests/util.c tests/util.h tests/fdcount.c tests/fdcount.h
 TU_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 TU_LDADD = libtdill.la $(CHECK_LIBS)
 

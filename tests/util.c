@@ -1,5 +1,6 @@
 /* Helpers shared by the tdill test programs; see util.h. */
 #include "util.h"
+#include "fdcount.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -79,45 +80,59 @@ const char *tu_path(char *buf, const char *tag)
     return buf;
 }
 
+struct tu_fd_list {
+    int *fds;
+    int max;
+    int n;
+};
+
+static int tu_list_one(int fd, const char *target, void *arg)
+{
+    struct tu_fd_list *l = arg;
+    (void)target;
+    if (l->fds && l->n < l->max)
+        l->fds[l->n] = fd;
+    l->n++;
+    return 1;
+}
+
 int tu_list_fds(int *fds, int max)
 {
-    DIR *d = opendir("/proc/self/fd");
-    ck_assert_ptr_nonnull(d);
-    int self = dirfd(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        int fd = atoi(e->d_name);
-        if (fd == self)
-            continue;
-        if (n < max && fds)
-            fds[n] = fd;
-        n++;
-    }
-    closedir(d);
+    struct tu_fd_list l = {fds, max, 0};
+    ck_assert_int_ge(fdcount(tu_list_one, &l), 0);
+    return l.n;
+}
+
+int tu_count_fds(void)
+{
+    int n = fdcount(NULL, NULL);
+    ck_assert_int_ge(n, 0);
     return n;
 }
 
-int tu_count_fds(void) { return tu_list_fds(NULL, 0); }
+struct tu_fd_text {
+    char *buf;
+    size_t size;
+    size_t off;
+};
+
+static int tu_describe_one(int fd, const char *target, void *arg)
+{
+    struct tu_fd_text *t = arg;
+    if (t->off + 1 < t->size) {
+        int w = snprintf(t->buf + t->off, t->size - t->off, "%d=%s ", fd,
+                         target);
+        /* A truncated entry fills the buffer: the later ones are dropped. */
+        t->off = w < 0 ? t->size : t->off + (size_t)w;
+    }
+    return 1;
+}
 
 const char *tu_describe_fds(char *buf, size_t size)
 {
-    int fds[256];
-    int n = tu_list_fds(fds, 256);
-    size_t off = 0;
+    struct tu_fd_text t = {buf, size, 0};
     buf[0] = 0;
-    for (int i = 0; i < n && i < 256 && off + 1 < size; i++) {
-        char link[64], target[128];
-        snprintf(link, sizeof link, "/proc/self/fd/%d", fds[i]);
-        ssize_t len = readlink(link, target, sizeof target - 1);
-        target[len > 0 ? len : 0] = 0;
-        int w = snprintf(buf + off, size - off, "%d=%s ", fds[i], target);
-        if (w < 0)
-            break;
-        off += (size_t)w;
-    }
+    fdcount(tu_describe_one, &t);
     return buf;
 }
 

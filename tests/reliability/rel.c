@@ -1,7 +1,7 @@
 /* Helpers shared by the reliability tests; see rel.h. */
 #include "rel.h"
+#include "../fdcount.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -71,35 +71,21 @@ int rel_in_child(void (*fn)(void *), void *arg, unsigned seconds)
     return WEXITSTATUS(st);
 }
 
-static int count_fds(int want_epoll)
+static int keep_epoll(int fd, const char *target, void *want_epoll)
 {
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' || atoi(e->d_name) == dirfd(d))
-            continue;
-        char link[300], target[64];
-        snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
-        ssize_t len = readlink(link, target, sizeof target - 1);
-        target[len > 0 ? len : 0] = 0;
-        int is_epoll = strcmp(target, "anon_inode:[eventpoll]") == 0;
-        if (is_epoll == want_epoll)
-            n++;
-    }
-    closedir(d);
-    return n;
+    (void)fd;
+    return fdcount_is_epoll(target) == *(int *)want_epoll;
 }
 
 int rel_count_fds_but_epoll(void)
 {
-    return count_fds(0);
+    int want_epoll = 0;
+    return fdcount(keep_epoll, &want_epoll);
 }
 int rel_count_epoll_fds(void)
 {
-    return count_fds(1);
+    int want_epoll = 1;
+    return fdcount(keep_epoll, &want_epoll);
 }
 
 int rel_exhaust_fds(int *fds, int max, int room)
