@@ -260,12 +260,13 @@ START_TEST(signals_do_not_interrupt_a_timed_brecv)
 }
 END_TEST
 
-START_TEST(signals_do_not_interrupt_untimed_calls)
+/* Each assert_untimed_* below blocks one call with deadline -1 on the
+   connection s (or the listener ls at path), hammers its thread with
+   signals, then lets the call complete: it must succeed, never fail with
+   EINTR. */
+
+static void assert_untimed_brecv_ignores_signals(int s[2])
 {
-    install(SIGUSR1);
-    int s[2];
-    tu_pair(s);
-    /* brecv */
     char buf[4];
     struct tu_op op = {.kind = TU_BRECV, .h = s[0], .buf = buf, .len = 4,
                        .deadline = -1};
@@ -278,13 +279,16 @@ START_TEST(signals_do_not_interrupt_untimed_calls)
     ck_assert_int_eq(op.rc, 0);
     ck_assert_mem_eq(buf, "sig!", 4);
     ck_assert_int_ge(caught_now(), 20);
+}
 
-    /* bsend into a full buffer */
+/* bsend into a full buffer. */
+static void assert_untimed_bsend_ignores_signals(int s[2])
+{
     size_t len = 8 << 20;
     char *big = malloc(len);
     tu_fill(big, len, 4);
-    op = (struct tu_op){.kind = TU_BSEND, .h = s[0], .buf = big, .len = len,
-                        .deadline = -1};
+    struct tu_op op = {.kind = TU_BSEND, .h = s[0], .buf = big, .len = len,
+                       .deadline = -1};
     tu_op_start(&op);
     hammer(&op, 150);
     ck_assert(!tu_op_done(&op));
@@ -298,9 +302,11 @@ START_TEST(signals_do_not_interrupt_untimed_calls)
     ck_assert_int_eq(rx.rc, 0);
     ck_assert_int_eq(rx.mismatch, 0);
     free(big);
+}
 
-    /* ipc_recvfd */
-    op = (struct tu_op){.kind = TU_RECVFD, .h = s[1], .deadline = -1};
+static void assert_untimed_recvfd_ignores_signals(int s[2])
+{
+    struct tu_op op = {.kind = TU_RECVFD, .h = s[1], .deadline = -1};
     tu_op_start(&op);
     hammer(&op, 100);
     ck_assert(!tu_op_done(&op));
@@ -310,13 +316,11 @@ START_TEST(signals_do_not_interrupt_untimed_calls)
     TU_OP_OK(&op);
     close(op.rc);
     close(fd);
-    tu_close_pair(s);
+}
 
-    /* ipc_accept and ipc_connect on a full backlog */
-    char path[TU_PATH_MAX];
-    int ls;
-    TU_HANDLE(ls, ipc_listen(tu_path(path, "ls"), 1));
-    op = (struct tu_op){.kind = TU_ACCEPT, .h = ls, .deadline = -1};
+static void assert_untimed_accept_ignores_signals(int ls, const char *path)
+{
+    struct tu_op op = {.kind = TU_ACCEPT, .h = ls, .deadline = -1};
     tu_op_start(&op);
     hammer(&op, 100);
     ck_assert(!tu_op_done(&op));
@@ -326,6 +330,11 @@ START_TEST(signals_do_not_interrupt_untimed_calls)
     TU_OP_OK(&op);
     TU_OK(hclose(op.rc));
     TU_OK(hclose(c));
+}
+
+/* ipc_connect to a full backlog (ls has a backlog of 1). */
+static void assert_untimed_connect_ignores_signals(int ls, const char *path)
+{
     int pending[8], np = 0;
     for (int i = 0; i < 8; i++) {
         int h = ipc_connect(path, now() + 20);
@@ -333,7 +342,7 @@ START_TEST(signals_do_not_interrupt_untimed_calls)
             pending[np++] = h;
     }
     ck_assert_int_lt(np, 8);
-    op = (struct tu_op){.kind = TU_CONNECT, .addr = path, .deadline = -1};
+    struct tu_op op = {.kind = TU_CONNECT, .addr = path, .deadline = -1};
     tu_op_start(&op);
     hammer(&op, 100);
     ck_assert(!tu_op_done(&op));
@@ -350,6 +359,22 @@ START_TEST(signals_do_not_interrupt_untimed_calls)
         TU_OK(hclose(accepted[i]));
     for (int i = 0; i < np; i++)
         TU_OK(hclose(pending[i]));
+}
+
+START_TEST(signals_do_not_interrupt_untimed_calls)
+{
+    install(SIGUSR1);
+    int s[2];
+    tu_pair(s);
+    assert_untimed_brecv_ignores_signals(s);
+    assert_untimed_bsend_ignores_signals(s);
+    assert_untimed_recvfd_ignores_signals(s);
+    tu_close_pair(s);
+    char path[TU_PATH_MAX];
+    int ls;
+    TU_HANDLE(ls, ipc_listen(tu_path(path, "ls"), 1));
+    assert_untimed_accept_ignores_signals(ls, path);
+    assert_untimed_connect_ignores_signals(ls, path);
     TU_OK(hclose(ls));
 }
 END_TEST

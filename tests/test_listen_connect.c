@@ -108,12 +108,12 @@ END_TEST
 
 /* ---- full backlog --------------------------------------------------------*/
 
-START_TEST(ipc_connect_to_a_full_backlog_times_out_never_eagain)
+/* Connects to path until the listener's backlog is full: once a connect
+   times out (ETIMEDOUT, not before its deadline), none succeeds again.
+   Returns how many got in, stored in conns[]. */
+static int fill_backlog(const char *path, int *conns)
 {
-    char path[TU_PATH_MAX];
-    int ls;
-    TU_HANDLE(ls, ipc_listen(tu_path(path, "ls"), 1));
-    int conns[16], nc = 0, timeouts = 0;
+    int nc = 0, timeouts = 0;
     for (int i = 0; i < 6; i++) {
         errno = 0;
         int64_t d = now() + 30;
@@ -132,6 +132,16 @@ START_TEST(ipc_connect_to_a_full_backlog_times_out_never_eagain)
     }
     ck_assert_int_ge(timeouts, 1);
     ck_assert_int_ge(nc, 1);
+    return nc;
+}
+
+START_TEST(ipc_connect_to_a_full_backlog_times_out_never_eagain)
+{
+    char path[TU_PATH_MAX];
+    int ls;
+    TU_HANDLE(ls, ipc_listen(tu_path(path, "ls"), 1));
+    int conns[16];
+    int nc = fill_backlog(path, conns);
     TU_FAILS(ipc_connect(path, 0), ETIMEDOUT);
     struct ipc_storage mem;
     TU_FAILS(ipc_connect_mem(path, &mem, now() - 10), ETIMEDOUT);
