@@ -38,8 +38,7 @@ START_TEST(sendfd_and_recvfd_keep_order_with_the_byte_stream)
     ck_assert_int_eq(read(p[0], &c, 1), 1);
     ck_assert_int_eq(c, 'w');
     close(fd);
-    close(p[0]);
-    close(p[1]);
+    tu_close_raw_pair(p);
     tu_close_pair(s);
 }
 END_TEST
@@ -56,8 +55,7 @@ START_TEST(blocked_recvfd_returns_the_descriptor_when_it_arrives)
     TU_OP_OK(&op);
     ck_assert(same_file(op.rc, p[0]));
     close(op.rc);
-    close(p[0]);
-    close(p[1]);
+    tu_close_raw_pair(p);
     tu_close_pair(s);
 }
 END_TEST
@@ -78,8 +76,7 @@ START_TEST(descriptors_pass_in_sequence)
         TU_OK(brecv(s[1], &j, sizeof j, now() + 5000));
         ck_assert_int_eq(j, i);
         close(fd);
-        close(p[i][0]);
-        close(p[i][1]);
+        tu_close_raw_pair(p[i]);
     }
     tu_close_pair(s);
 }
@@ -96,8 +93,7 @@ START_TEST(received_descriptor_is_close_on_exec)
     ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
     ck_assert_int_eq(fcntl(p[0], F_GETFD) & FD_CLOEXEC, 0);
     close(fd);
-    close(p[0]);
-    close(p[1]);
+    tu_close_raw_pair(p);
     tu_close_pair(s);
 }
 END_TEST
@@ -357,8 +353,7 @@ START_TEST(sendfd_puts_one_0xcc_byte_with_one_descriptor_on_the_wire)
     ck_assert_int_eq(read(raw, data, 2), 2);
     ck_assert_mem_eq(data, "cd", 2);
     close(fd);
-    close(p[0]);
-    close(p[1]);
+    tu_close_raw_pair(p);
     TU_OK(hclose(h));
     close(raw);
 }

@@ -47,6 +47,21 @@ static void assert_rejected(int fd, int listener, const char *what)
                   "%s: descriptor flags changed", what);
 }
 
+/* assert_rejected, then closes fd, which is still the caller's. */
+static void assert_rejected_then_close(int fd, int listener, const char *what)
+{
+    assert_rejected(fd, listener, what);
+    close(fd);
+}
+
+/* A descriptor number that is not open (it was a moment ago). */
+static int closed_fd(void)
+{
+    int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    close(fd);
+    return fd;
+}
+
 /* A bound AF_UNIX stream socket, listening if asked. */
 static int raw_unix_socket(int do_bind, int do_listen)
 {
@@ -141,24 +156,19 @@ START_TEST(ipc_fromfd_of_a_wrong_descriptor_fails_with_einval_and_leaves_it)
     ck_assert_int_eq(write(sp[0], "d", 1), 1); /* still ours and working */
     char c;
     ck_assert_int_eq(read(sp[1], &c, 1), 1);
-    close(sp[0]);
-    close(sp[1]);
+    tu_close_raw_pair(sp);
 
     ck_assert_int_eq(
         socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
     assert_rejected(sp[0], 0, "AF_UNIX SOCK_SEQPACKET");
-    close(sp[0]);
-    close(sp[1]);
+    tu_close_raw_pair(sp);
 
-    int fd = raw_unix_socket(0, 0);
-    assert_rejected(fd, 0, "unconnected AF_UNIX stream");
-    close(fd);
-    fd = raw_unix_socket(1, 0);
-    assert_rejected(fd, 0, "bound unconnected AF_UNIX stream");
-    close(fd);
-    fd = raw_unix_socket(1, 1);
-    assert_rejected(fd, 0, "listening AF_UNIX stream");
-    close(fd);
+    assert_rejected_then_close(raw_unix_socket(0, 0), 0,
+                               "unconnected AF_UNIX stream");
+    assert_rejected_then_close(raw_unix_socket(1, 0), 0,
+                               "bound unconnected AF_UNIX stream");
+    assert_rejected_then_close(raw_unix_socket(1, 1), 0,
+                               "listening AF_UNIX stream");
 
     int t[3];
     tcp_pair(t);
@@ -170,23 +180,17 @@ START_TEST(ipc_fromfd_of_a_wrong_descriptor_fails_with_einval_and_leaves_it)
         for (int i = 0; i < 3; i++)
             close(t[i]);
     }
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_rejected(fd, 0, "unconnected TCP");
-    close(fd);
+    assert_rejected_then_close(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0),
+                               0, "unconnected TCP");
 
     int p[2];
     ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
     assert_rejected(p[0], 0, "pipe");
     assert_rejected(p[1], 0, "pipe");
-    close(p[0]);
-    close(p[1]);
-    fd = open("/dev/null", O_RDWR);
-    assert_rejected(fd, 0, "/dev/null");
-    close(fd);
+    tu_close_raw_pair(p);
+    assert_rejected_then_close(open("/dev/null", O_RDWR), 0, "/dev/null");
     /* Not a descriptor at all. */
-    fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    close(fd);
-    assert_rejected(fd, 0, "closed fd");
+    assert_rejected(closed_fd(), 0, "closed fd");
     assert_rejected(-1, 0, "-1");
     assert_rejected(1 << 24, 0, "huge fd");
 }
@@ -222,12 +226,10 @@ END_TEST
 
 START_TEST(ipc_listener_fromfd_of_a_wrong_descriptor_fails_with_einval)
 {
-    int fd = raw_unix_socket(0, 0);
-    assert_rejected(fd, 1, "unbound AF_UNIX stream");
-    close(fd);
-    fd = raw_unix_socket(1, 0);
-    assert_rejected(fd, 1, "bound, not listening AF_UNIX stream");
-    close(fd);
+    assert_rejected_then_close(raw_unix_socket(0, 0), 1,
+                               "unbound AF_UNIX stream");
+    assert_rejected_then_close(raw_unix_socket(1, 0), 1,
+                               "bound, not listening AF_UNIX stream");
     int sp[2];
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp),
                      0);
@@ -235,12 +237,10 @@ START_TEST(ipc_listener_fromfd_of_a_wrong_descriptor_fails_with_einval)
     ck_assert_int_eq(write(sp[0], "s", 1), 1);
     char c;
     ck_assert_int_eq(read(sp[1], &c, 1), 1);
-    close(sp[0]);
-    close(sp[1]);
+    tu_close_raw_pair(sp);
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp), 0);
     assert_rejected(sp[0], 1, "AF_UNIX SOCK_DGRAM");
-    close(sp[0]);
-    close(sp[1]);
+    tu_close_raw_pair(sp);
     int t[3];
     tcp_pair(t);
     if (t[0] >= 0) {
@@ -252,11 +252,8 @@ START_TEST(ipc_listener_fromfd_of_a_wrong_descriptor_fails_with_einval)
     int p[2];
     ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
     assert_rejected(p[0], 1, "pipe");
-    close(p[0]);
-    close(p[1]);
-    fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    close(fd);
-    assert_rejected(fd, 1, "closed fd");
+    tu_close_raw_pair(p);
+    assert_rejected(closed_fd(), 1, "closed fd");
     assert_rejected(-1, 1, "-1");
 }
 END_TEST

@@ -41,8 +41,7 @@ START_TEST(mem_variants_with_null_storage_fail_with_einval)
     TU_FAILS(ipc_listener_fromfd_mem(lfd, NULL), EINVAL);
     ck_assert(tu_fd_is_open(lfd));
     close(lfd);
-    close(sp[0]);
-    close(sp[1]);
+    tu_close_raw_pair(sp);
     TU_OK(hclose(a));
     TU_OK(hclose(c));
     TU_OK(hclose(ls));

@@ -306,6 +306,12 @@ void tu_close_pair(int s[2])
     TU_OK(hclose(s[1]));
 }
 
+void tu_close_raw_pair(int fd[2])
+{
+    close(fd[0]);
+    close(fd[1]);
+}
+
 void tu_expect_bytes(int h, const char *want, size_t len)
 {
     char got[256];
@@ -386,26 +392,36 @@ static size_t tu_piece(uint64_t *st, size_t chunk, size_t left)
     return n < left ? n : left;
 }
 
-void *tu_sender(void *arg)
+/* Moves x->len bytes at buf in pieces of tu_piece(st) size, by bsend (out)
+   or brecv, and records the first failure in x. A sender of 0 bytes still
+   makes one bsend, of nothing; a receiver of 0 bytes makes none. */
+static void tu_xfer_pieces(struct tu_xfer *x, unsigned char *buf, uint64_t st,
+                           int out)
 {
-    struct tu_xfer *x = arg;
-    unsigned char *buf = malloc(x->len ? x->len : 1);
-    tu_fill(buf, x->len, x->seed);
-    uint64_t st = x->seed ^ 0x5555;
-    size_t off = 0;
     x->rc = 0;
     x->err = 0;
-    while (off < x->len || (off == 0 && x->len == 0)) {
+    if (!out && x->len == 0)
+        return;
+    size_t off = 0;
+    do {
         size_t n = tu_piece(&st, x->chunk, x->len - off);
-        if (bsend(x->h, buf + off, n, x->deadline) != 0) {
+        int rc = out ? bsend(x->h, buf + off, n, x->deadline)
+                     : brecv(x->h, buf + off, n, x->deadline);
+        if (rc != 0) {
             x->rc = -1;
             x->err = errno;
             break;
         }
         off += n;
-        if (x->len == 0)
-            break;
-    }
+    } while (off < x->len);
+}
+
+void *tu_sender(void *arg)
+{
+    struct tu_xfer *x = arg;
+    unsigned char *buf = malloc(x->len ? x->len : 1);
+    tu_fill(buf, x->len, x->seed);
+    tu_xfer_pieces(x, buf, x->seed ^ 0x5555, 1);
     free(buf);
     return NULL;
 }
@@ -416,20 +432,8 @@ void *tu_receiver(void *arg)
     unsigned char *want = malloc(x->len ? x->len : 1);
     unsigned char *got = malloc(x->len ? x->len : 1);
     tu_fill(want, x->len, x->seed);
-    uint64_t st = x->seed ^ 0xAAAA;
-    size_t off = 0;
-    x->rc = 0;
-    x->err = 0;
     x->mismatch = 0;
-    while (off < x->len) {
-        size_t n = tu_piece(&st, x->chunk, x->len - off);
-        if (brecv(x->h, got + off, n, x->deadline) != 0) {
-            x->rc = -1;
-            x->err = errno;
-            break;
-        }
-        off += n;
-    }
+    tu_xfer_pieces(x, got, x->seed ^ 0xAAAA, 0);
     if (x->rc == 0 && memcmp(want, got, x->len) != 0)
         x->mismatch = 1;
     free(want);

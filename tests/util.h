@@ -90,6 +90,8 @@ void tu_warm_up(void);
 void tu_pair(int s[2]);
 /* hcloses both handles of a pair; each must succeed. */
 void tu_close_pair(int s[2]);
+/* close()s both descriptors of a raw pipe or socketpair. */
+void tu_close_raw_pair(int fd[2]);
 
 /* Receives len bytes (at most 256) on h within 5 s; they must be want. */
 void tu_expect_bytes(int h, const char *want, size_t len);
