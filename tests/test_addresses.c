@@ -29,6 +29,14 @@ static void assert_address_fails(const char *addr, int err, int for_listen,
     }
 }
 
+/* Creates an empty regular file at path. */
+static void make_file(const char *path, mode_t mode)
+{
+    int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, mode);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+}
+
 START_TEST(null_address_fails_with_einval)
 {
     assert_address_fails(NULL, EINVAL, 1, 1);
@@ -107,9 +115,7 @@ END_TEST
 START_TEST(connect_to_a_regular_file_fails_with_econnrefused)
 {
     char path[TU_PATH_MAX];
-    int fd = open(tu_path(path, "file"), O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
-    ck_assert_int_ge(fd, 0);
-    close(fd);
+    make_file(tu_path(path, "file"), 0666);
     assert_address_fails(path, ECONNREFUSED, 0, 1);
 }
 END_TEST
@@ -127,9 +133,7 @@ START_TEST(listen_on_an_existing_path_fails_with_eaddrinuse)
     /* The file of a closed listener is still in the way. */
     assert_address_fails(path, EADDRINUSE, 1, 0);
     /* So is a regular file, which survives the attempt. */
-    int fd = open(tu_path(path, "file"), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-    ck_assert_int_ge(fd, 0);
-    close(fd);
+    make_file(tu_path(path, "file"), 0644);
     assert_address_fails(path, EADDRINUSE, 1, 0);
     struct stat st;
     ck_assert_int_eq(stat(path, &st), 0);
@@ -140,9 +144,7 @@ END_TEST
 START_TEST(path_through_a_regular_file_fails_with_enotdir)
 {
     char file[TU_PATH_MAX], path[TU_PATH_MAX + 8];
-    int fd = open(tu_path(file, "file"), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-    ck_assert_int_ge(fd, 0);
-    close(fd);
+    make_file(tu_path(file, "file"), 0644);
     snprintf(path, sizeof path, "%s/sock", file);
     assert_address_fails(path, ENOTDIR, 1, 1);
 }
