@@ -4,17 +4,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-/* Same open file? */
-static int same_file(int a, int b)
-{
-    struct stat sa, sb;
-    if (fstat(a, &sa) != 0 || fstat(b, &sb) != 0)
-        return 0;
-    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
 
 START_TEST(sendfd_and_recvfd_keep_order_with_the_byte_stream)
 {
@@ -31,7 +21,7 @@ START_TEST(sendfd_and_recvfd_keep_order_with_the_byte_stream)
     int fd;
     TU_HANDLE(fd, ipc_recvfd(s[1], now() + 5000));
     ck_assert_int_ne(fd, p[1]);
-    ck_assert(same_file(fd, p[1]));
+    ck_assert(tu_same_file(fd, p[1]));
     tu_expect_bytes(s[1], "DEF", 3);
     ck_assert_int_eq(write(fd, "w", 1), 1);
     char c;
@@ -53,7 +43,7 @@ START_TEST(blocked_recvfd_returns_the_descriptor_when_it_arrives)
     TU_OK(ipc_sendfd(s[0], p[0], now() + 5000));
     tu_op_join(&op);
     TU_OP_OK(&op);
-    ck_assert(same_file(op.rc, p[0]));
+    ck_assert(tu_same_file(op.rc, p[0]));
     close(op.rc);
     tu_close_raw_pair(p);
     tu_close_pair(s);
@@ -72,7 +62,7 @@ START_TEST(descriptors_pass_in_sequence)
     for (int i = 0; i < 10; i++) {
         int fd, j;
         TU_HANDLE(fd, ipc_recvfd(s[1], now() + 5000));
-        ck_assert(same_file(fd, p[i][i % 2]));
+        ck_assert(tu_same_file(fd, p[i][i % 2]));
         TU_OK(brecv(s[1], &j, sizeof j, now() + 5000));
         ck_assert_int_eq(j, i);
         close(fd);
@@ -216,24 +206,13 @@ static void raw_send_fds(int sock, const void *data, size_t len, int *fds,
     free(ctl);
 }
 
-/* A tdill handle whose peer is a raw socket (raw[0] wrapped, raw[1] ours). */
-static int raw_peer(int *raw_end)
-{
-    int sp[2];
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
-    int h;
-    TU_HANDLE(h, ipc_fromfd(sp[0]));
-    *raw_end = sp[1];
-    return h;
-}
-
 /* A raw peer sends n copies of a pipe end on one 0xCC byte, in ncmsg control
    messages; recvfd hands out exactly one and closes the rest. */
 static void check_hostile(int n, int ncmsg)
 {
     tu_warm_up();
     int raw, p[2];
-    int h = raw_peer(&raw);
+    int h = tu_raw_peer(&raw);
     ck_assert_int_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
     int *dups = malloc(sizeof(int) * n);
     for (int i = 0; i < n; i++) {
@@ -248,7 +227,7 @@ static void check_hostile(int n, int ncmsg)
     int before = tu_count_fds();
     int fd;
     TU_HANDLE(fd, ipc_recvfd(h, now() + 5000));
-    ck_assert(same_file(fd, p[1]));
+    ck_assert(tu_same_file(fd, p[1]));
     ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
     ck_assert_msg(tu_count_fds() == before + 1,
                   "%d descriptors sent in %d cmsgs: %d kept open, not 1", n,
@@ -299,7 +278,7 @@ START_TEST(descriptors_arriving_during_brecv_are_closed)
 {
     tu_warm_up();
     int raw, p[2];
-    int h = raw_peer(&raw);
+    int h = tu_raw_peer(&raw);
     ck_assert_int_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
     int d[3];
     for (int i = 0; i < 3; i++)
@@ -326,7 +305,7 @@ END_TEST
 START_TEST(sendfd_puts_one_0xcc_byte_with_one_descriptor_on_the_wire)
 {
     int raw, p[2];
-    int h = raw_peer(&raw);
+    int h = tu_raw_peer(&raw);
     ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
     TU_OK(bsend(h, "ab", 2, -1));
     TU_OK(ipc_sendfd(h, p[1], -1));
@@ -348,7 +327,7 @@ START_TEST(sendfd_puts_one_0xcc_byte_with_one_descriptor_on_the_wire)
     ck_assert_uint_eq(cm->cmsg_len, CMSG_LEN(sizeof(int)));
     int fd;
     memcpy(&fd, CMSG_DATA(cm), sizeof fd);
-    ck_assert(same_file(fd, p[1]));
+    ck_assert(tu_same_file(fd, p[1]));
     ck_assert_ptr_null(CMSG_NXTHDR(&mh, cm));
     ck_assert_int_eq(read(raw, data, 2), 2);
     ck_assert_mem_eq(data, "cd", 2);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -137,6 +138,14 @@ const char *tu_describe_fds(char *buf, size_t size)
 }
 
 int tu_fd_is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
+
+int tu_same_file(int a, int b)
+{
+    struct stat sa, sb;
+    if (fstat(a, &sa) != 0 || fstat(b, &sb) != 0)
+        return 0;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
 
 int tu_count_threads(void)
 {
@@ -298,6 +307,17 @@ void tu_pair(int s[2])
     ck_assert_int_ge(s[0], 0);
     ck_assert_int_ge(s[1], 0);
     ck_assert_int_ne(s[0], s[1]);
+}
+
+int tu_raw_peer(int *raw_end)
+{
+    int sp[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp),
+                     0);
+    int h;
+    TU_HANDLE(h, ipc_fromfd(sp[0]));
+    *raw_end = sp[1];
+    return h;
 }
 
 void tu_close_pair(int s[2])

@@ -44,6 +44,8 @@ int tu_list_fds(int *fds, int max);
 const char *tu_describe_fds(char *buf, size_t size);
 /* 1 if fd is open. */
 int tu_fd_is_open(int fd);
+/* 1 if descriptors a and b are the same open file. */
+int tu_same_file(int a, int b);
 /* Threads of this process (entries of /proc/self/task). */
 int tu_count_threads(void);
 
@@ -85,6 +87,10 @@ void tu_child_alarm(unsigned seconds);
    I/O threads, its epoll instance), so that counts taken afterwards are
    stable. */
 void tu_warm_up(void);
+
+/* A tdill connection whose peer is a raw socket: returns the handle and
+   stores the raw end in *raw_end. */
+int tu_raw_peer(int *raw_end);
 
 /* Creates a connected pair of tdill handles; fails the test if it can't. */
 void tu_pair(int s[2]);

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -121,17 +120,6 @@ int rel_release_fds(int *fds, int n, int count)
     return n;
 }
 
-int rel_raw_peer(int *raw_end)
-{
-    int sp[2];
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp),
-                     0);
-    int h;
-    TU_HANDLE(h, ipc_fromfd(sp[0]));
-    *raw_end = sp[1];
-    return h;
-}
-
 ssize_t rel_send_fds(int sock, const void *data, size_t len, const int *fds,
                      int nfds)
 {
@@ -162,14 +150,6 @@ int rel_pipe_write_end_gone(int rd)
     ssize_t n = read(rd, &c, 1);
     fcntl(rd, F_SETFL, fl);
     return n == 0;
-}
-
-int rel_same_file(int a, int b)
-{
-    struct stat sa, sb;
-    if (fstat(a, &sa) != 0 || fstat(b, &sb) != 0)
-        return 0;
-    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 double rel_env_seconds(const char *name, double dflt)

@@ -265,7 +265,7 @@ static void recv_done(struct st_dir *x, int h, enum st_op op, long rc,
 {
     atomic_fetch_add(&x->rcvd, n);
     if (op == OP_RECVFD) {
-        if (!rel_same_file((int)rc, st.marker_fd))
+        if (!tu_same_file((int)rc, st.marker_fd))
             st_failure("ipc_recvfd on handle %d gave a descriptor that is not "
                        "the one sent",
                        h);

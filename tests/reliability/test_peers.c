@@ -284,7 +284,7 @@ START_TEST(
     tu_warm_up();
     int fds = tu_count_fds();
     /* h's peer is a raw socket that reads nothing until the end. */
-    int h = rel_raw_peer(&raw);
+    int h = tu_raw_peer(&raw);
     /* Meanwhile: the other direction of the same connection, and another
        connection both ways. */
     struct raw_writer w = {.fd = raw, .len = 4 * MB, .seed = 31};
