@@ -22,7 +22,8 @@
  */
 #include <tdill.h>
 
-#include <dirent.h>
+#include "fdcount.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -199,6 +200,24 @@ static void *storage(size_t size, int **refs)
     return mem;
 }
 
+struct fd_census {
+    int show;
+    int epolls;
+};
+
+static int keep_ours(int fd, const char *target, void *arg)
+{
+    struct fd_census *c = arg;
+    if (c->show)
+        fprintf(stderr, "  fd %d -> %s\n", fd, target);
+    if (fdcount_is_epoll(target)) {
+        c->epolls++;
+        return 0;
+    }
+    return strncmp(target, "socket:", 7) == 0 ||
+           strcmp(target, "/dev/null") == 0;
+}
+
 /* Open descriptors of the kinds the library and this harness make
    (sockets, copies of /dev/null), but the library's epoll instance (made
    once, lazily; *epolls counts those). Others belong to the fuzzing engine
@@ -206,28 +225,11 @@ static void *storage(size_t size, int **refs)
    every descriptor on stderr. */
 static int count_fds(int show, int *epolls)
 {
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
+    struct fd_census c = {show, 0};
+    int n = fdcount(keep_ours, &c);
+    if (n < 0)
         broken("opendir /proc/self/fd: %s", strerror(errno));
-    int n = 0;
-    *epolls = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' || atoi(e->d_name) == dirfd(d))
-            continue;
-        char link[300], target[256];
-        snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
-        ssize_t len = readlink(link, target, sizeof target - 1);
-        target[len > 0 ? len : 0] = 0;
-        if (strcmp(target, "anon_inode:[eventpoll]") == 0)
-            ++*epolls;
-        else if (strncmp(target, "socket:", 7) == 0 ||
-                 strcmp(target, "/dev/null") == 0)
-            n++;
-        if (show)
-            fprintf(stderr, "  fd %s -> %s\n", e->d_name, target);
-    }
-    closedir(d);
+    *epolls = c.epolls;
     return n;
 }
 

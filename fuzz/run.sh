@@ -21,8 +21,9 @@ echo "fuzz: building $build/fuzz_api"
 # the core.
 $cc -g -O1 -fno-omit-frame-pointer \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -I "$top/include" -D_GNU_SOURCE -pthread \
-    "$here/fuzz_api.c" "$top"/src/*.c -o "$build/fuzz_api"
+    -I "$top/include" -I "$top/tests" -D_GNU_SOURCE -pthread \
+    "$here/fuzz_api.c" "$top/tests/fdcount.c" "$top"/src/*.c \
+    -o "$build/fuzz_api"
 
 echo "fuzz: running for $secs s"
 log="$build/fuzz.log"

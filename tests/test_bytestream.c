@@ -8,30 +8,24 @@
 
 #define BIG (16 * 1024 * 1024) /* more than any socket buffer holds */
 
-static void close_pair(int s[2])
-{
-    TU_OK(hclose(s[0]));
-    TU_OK(hclose(s[1]));
-}
-
-/* Receives exactly len bytes on h and compares them with want. */
-static void expect_bytes(int h, const char *want, size_t len)
-{
-    char got[256];
-    ck_assert_uint_le(len, sizeof got);
-    TU_OK(brecv(h, got, len, now() + 5000));
-    ck_assert_mem_eq(got, want, len);
-}
+/* The call fails with err at once: within a second (times tu_slowness),
+   not after waiting for the peer. */
+#define FAILS_AT_ONCE(expr, err)                                              \
+    do {                                                                      \
+        int64_t _t0 = now();                                                  \
+        TU_FAILS(expr, err);                                                  \
+        ck_assert_int_lt(now() - _t0, 1000 * tu_slowness());                  \
+    } while (0)
 
 START_TEST(bsend_then_brecv_delivers_the_same_bytes)
 {
     int s[2];
     tu_pair(s);
     TU_OK(bsend(s[0], "hello, world", 12, -1));
-    expect_bytes(s[1], "hello, world", 12);
+    tu_expect_bytes(s[1], "hello, world", 12);
     TU_OK(bsend(s[1], "back", 4, now() + 1000));
-    expect_bytes(s[0], "back", 4);
-    close_pair(s);
+    tu_expect_bytes(s[0], "back", 4);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -49,7 +43,7 @@ START_TEST(brecv_returns_only_when_all_bytes_arrived)
     ck_assert_mem_eq(got, want, sizeof got);
     tu_xfer_join(&x);
     ck_assert_int_eq(x.rc, 0);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -62,7 +56,7 @@ START_TEST(brecv_of_more_than_available_times_out_then_fails_with_econnreset)
     TU_FAILS(brecv(s[1], buf, 10, now() + 50), ETIMEDOUT);
     TU_FAILS(brecv(s[1], buf, 5, -1), ECONNRESET);
     TU_FAILS(brecv(s[1], buf, 1, 0), ECONNRESET);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -72,7 +66,7 @@ START_TEST(brecv_null_buffer_discards_bytes)
     tu_pair(s);
     TU_OK(bsend(s[0], "0123456789", 10, -1));
     TU_OK(brecv(s[1], NULL, 4, now() + 5000));
-    expect_bytes(s[1], "456789", 6);
+    tu_expect_bytes(s[1], "456789", 6);
     /* A large discard too. */
     struct tu_xfer x = {.h = s[0], .len = 1 << 20, .seed = 3, .chunk = 0,
                         .deadline = -1};
@@ -81,8 +75,8 @@ START_TEST(brecv_null_buffer_discards_bytes)
     tu_xfer_join(&x);
     ck_assert_int_eq(x.rc, 0);
     TU_OK(bsend(s[0], "end", 3, -1));
-    expect_bytes(s[1], "end", 3);
-    close_pair(s);
+    tu_expect_bytes(s[1], "end", 3);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -98,12 +92,12 @@ START_TEST(zero_length_transfers_succeed_at_once)
     TU_OK(brecv(s[1], buf, 0, now() - 1000));
     /* Nothing was put on the wire. */
     TU_OK(bsend(s[0], "A", 1, -1));
-    expect_bytes(s[1], "A", 1);
+    tu_expect_bytes(s[1], "A", 1);
     /* And nothing is waiting: a 0-byte receive did not eat the next byte. */
     TU_OK(bsend(s[0], "B", 1, -1));
     TU_OK(brecv(s[1], NULL, 0, 0));
-    expect_bytes(s[1], "B", 1);
-    close_pair(s);
+    tu_expect_bytes(s[1], "B", 1);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -120,7 +114,7 @@ START_TEST(zero_length_transfer_on_a_dead_direction_fails_with_econnreset)
     TU_FAILS(bsend(s[0], big, BIG, 0), ETIMEDOUT);
     TU_FAILS(bsend(s[0], buf, 0, 0), ECONNRESET);
     free(big);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -132,8 +126,8 @@ START_TEST(bsend_null_buffer_with_length_fails_with_einval_and_changes_nothing)
     TU_FAILS(bsend(s[0], NULL, 100, 0), EINVAL);
     /* The direction is still alive and nothing was sent. */
     TU_OK(bsend(s[0], "ok", 2, -1));
-    expect_bytes(s[1], "ok", 2);
-    close_pair(s);
+    tu_expect_bytes(s[1], "ok", 2);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -145,7 +139,7 @@ START_TEST(brecv_with_deadline_0_and_data_present_succeeds)
     char buf[3];
     TU_OK(brecv(s[1], buf, 3, 0));
     ck_assert_mem_eq(buf, "abc", 3);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -154,10 +148,8 @@ START_TEST(brecv_with_deadline_0_and_no_data_fails_with_etimedout_at_once)
     int s[2];
     tu_pair(s);
     char buf[3];
-    int64_t t0 = now();
-    TU_FAILS(brecv(s[1], buf, 3, 0), ETIMEDOUT);
-    ck_assert_int_lt(now() - t0, 1000 * tu_slowness());
-    close_pair(s);
+    FAILS_AT_ONCE(brecv(s[1], buf, 3, 0), ETIMEDOUT);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -172,15 +164,11 @@ START_TEST(brecv_with_past_deadline_behaves_like_deadline_0)
     TU_OK(bsend(s[0], "uvw", 3, -1));
     TU_OK(brecv(s[1], buf, 3, now() - 1000));
     ck_assert_mem_eq(buf, "uvw", 3);
-    int64_t t0 = now();
-    TU_FAILS(brecv(s[1], buf, 3, now() - 1), ETIMEDOUT);
-    ck_assert_int_lt(now() - t0, 1000 * tu_slowness());
-    close_pair(s);
+    FAILS_AT_ONCE(brecv(s[1], buf, 3, now() - 1), ETIMEDOUT);
+    tu_close_pair(s);
     tu_pair(s);
-    t0 = now();
-    TU_FAILS(brecv(s[1], buf, 3, 1), ETIMEDOUT);
-    ck_assert_int_lt(now() - t0, 1000 * tu_slowness());
-    close_pair(s);
+    FAILS_AT_ONCE(brecv(s[1], buf, 3, 1), ETIMEDOUT);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -202,7 +190,7 @@ START_TEST(brecv_with_negative_deadline_waits_until_data_arrives)
         ck_assert_int_eq(op.rc, 0);
         ck_assert_mem_eq(buf, "wake", 4);
     }
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -216,8 +204,8 @@ START_TEST(recv_after_timeout_fails_with_econnreset_but_sending_still_works)
     TU_FAILS(brecv(s[0], buf, 4, now() + 1000), ECONNRESET);
     /* The other direction of the same handle is alive. */
     TU_OK(bsend(s[0], "fine", 4, -1));
-    expect_bytes(s[1], "fine", 4);
-    close_pair(s);
+    tu_expect_bytes(s[1], "fine", 4);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -232,8 +220,8 @@ START_TEST(send_after_timeout_fails_with_econnreset_but_receiving_still_works)
     TU_FAILS(bsend(s[0], "x", 1, 0), ECONNRESET);
     free(big);
     TU_OK(bsend(s[1], "hi", 2, -1));
-    expect_bytes(s[0], "hi", 2);
-    close_pair(s);
+    tu_expect_bytes(s[0], "hi", 2);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -243,12 +231,10 @@ START_TEST(bsend_with_deadline_0_into_full_buffer_fails_with_etimedout)
     tu_pair(s);
     char *big = malloc(BIG);
     memset(big, 7, BIG);
-    int64_t t0 = now();
-    TU_FAILS(bsend(s[0], big, BIG, 0), ETIMEDOUT);
-    ck_assert_int_lt(now() - t0, 1000 * tu_slowness());
+    FAILS_AT_ONCE(bsend(s[0], big, BIG, 0), ETIMEDOUT);
     TU_FAILS(bsend(s[0], "x", 1, -1), ECONNRESET);
     free(big);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -258,7 +244,7 @@ START_TEST(brecv_after_peer_hclose_fails_with_epipe_after_all_data)
     tu_pair(s);
     TU_OK(bsend(s[1], "abc", 3, -1));
     TU_OK(hclose(s[1]));
-    expect_bytes(s[0], "abc", 3);
+    tu_expect_bytes(s[0], "abc", 3);
     char c;
     TU_FAILS(brecv(s[0], &c, 1, now() + 5000), EPIPE);
     TU_FAILS(brecv(s[0], &c, 1, -1), EPIPE);
@@ -303,13 +289,13 @@ START_TEST(brecv_after_peer_ipc_done_fails_with_epipe_and_other_direction_works)
     tu_pair(s);
     TU_OK(bsend(s[1], "last", 4, -1));
     TU_OK(ipc_done(s[1], -1));
-    expect_bytes(s[0], "last", 4);
+    tu_expect_bytes(s[0], "last", 4);
     char c;
     TU_FAILS(brecv(s[0], &c, 1, now() + 5000), EPIPE);
     /* Half-closed: s[0] may still talk to s[1]. */
     TU_OK(bsend(s[0], "reply", 5, -1));
-    expect_bytes(s[1], "reply", 5);
-    close_pair(s);
+    tu_expect_bytes(s[1], "reply", 5);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -321,7 +307,7 @@ START_TEST(bsend_after_own_ipc_done_fails_with_epipe)
     TU_FAILS(bsend(s[0], "x", 1, -1), EPIPE);
     struct iolist l = {"y", 1, NULL, 0};
     TU_FAILS(bsendl(s[0], &l, &l, -1), EPIPE);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -358,7 +344,7 @@ START_TEST(discarding_an_endless_length_fails_with_epipe_at_eof)
     TU_FAILS(brecv(s[0], NULL, SIZE_MAX, now() + 10000), EPIPE);
     pthread_join(th, NULL);
     ck_assert_int_eq(x.rc, 0);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -459,7 +445,7 @@ START_TEST(large_transfer_in_random_pieces_arrives_intact)
     ck_assert_int_eq(tx.rc, 0);
     ck_assert_int_eq(rx.rc, 0);
     ck_assert_int_eq(rx.mismatch, 0);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -480,7 +466,7 @@ START_TEST(large_single_bsend_and_brecv_move_every_byte)
     /* Nothing more than was sent. */
     char c;
     TU_FAILS(brecv(s[0], &c, 1, 0), ETIMEDOUT);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -503,7 +489,7 @@ START_TEST(bsend_returns_only_after_every_byte_left)
     ck_assert_mem_eq(got, big, 4 << 20);
     free(big);
     free(got);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 

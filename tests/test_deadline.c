@@ -12,12 +12,6 @@
 /* Upper bound only generous: CI machines are loaded, sanitizers slow. */
 #define LATE_MS (200 * tu_slowness())
 
-static void close_pair(int s[2])
-{
-    TU_OK(hclose(s[0]));
-    TU_OK(hclose(s[1]));
-}
-
 /* The call returned at t for deadline d: not before, not far after. */
 #define assert_on_time(d, t) assert_on_time_at((d), (t), __LINE__)
 static void assert_on_time_at(int64_t d, int64_t t, int line)
@@ -39,7 +33,7 @@ START_TEST(brecv_times_out_no_earlier_than_the_deadline)
         int64_t d = now() + 50;
         TU_FAILS(brecv(s[0], NULL, 1, d), ETIMEDOUT);
         assert_on_time(d, now());
-        close_pair(s);
+        tu_close_pair(s);
         tu_pair(s);
     }
     /* Short ones too. */
@@ -47,10 +41,10 @@ START_TEST(brecv_times_out_no_earlier_than_the_deadline)
         int64_t d = now() + ms;
         TU_FAILS(brecv(s[0], NULL, 1, d), ETIMEDOUT);
         assert_on_time(d, now());
-        close_pair(s);
+        tu_close_pair(s);
         tu_pair(s);
     }
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -66,7 +60,7 @@ START_TEST(brecv_in_a_thread_times_out_no_earlier_than_the_deadline)
     tu_op_join(&op);
     TU_OP_FAILED(&op, ETIMEDOUT);
     assert_on_time(op.deadline, op.returned_at);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -94,14 +88,14 @@ START_TEST(every_blocking_call_times_out_no_earlier_than_the_deadline)
     d = now() + 40;
     TU_FAILS(ipc_recvfd(s[0], d), ETIMEDOUT);
     assert_on_time(d, now());
-    close_pair(s);
+    tu_close_pair(s);
     tu_pair(s);
     char buf[4];
     struct iolist l = {buf, 4, NULL, 0};
     d = now() + 40;
     TU_FAILS(brecvl(s[1], &l, &l, d), ETIMEDOUT);
     assert_on_time(d, now());
-    close_pair(s);
+    tu_close_pair(s);
 
     tu_pair(s);
     d = now() + 40;
@@ -139,10 +133,10 @@ START_TEST(deadline_0_and_past_deadlines_return_at_once)
         int64_t t0 = now();
         TU_FAILS(brecv(s[0], NULL, 1, past[i]), ETIMEDOUT);
         ck_assert_int_lt(now() - t0, 500 * tu_slowness());
-        close_pair(s);
+        tu_close_pair(s);
         tu_pair(s);
     }
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -160,7 +154,7 @@ START_TEST(a_later_deadline_is_not_cut_short)
     TU_OP_OK(&op);
     ck_assert_int_eq(op.rc, 0);
     ck_assert_mem_eq(buf, "late", 4);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -183,7 +177,7 @@ START_TEST(extreme_deadlines_wait_for_data)
         ck_assert_msg(op.rc == 0, "deadline %lld: %d %s", (long long)far[i],
                       op.rc, tu_errname(op.err));
         ck_assert_mem_eq(buf, "far!", 4);
-        close_pair(s);
+        tu_close_pair(s);
     }
 }
 END_TEST
@@ -202,7 +196,7 @@ START_TEST(eof_is_reported_even_with_deadline_0)
     TU_OK(bsend(s[1], data, sizeof data, -1));
     TU_OK(ipc_done(s[1], -1));
     TU_FAILS(brecvl(s[0], NULL, NULL, 0), EPIPE);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -262,16 +256,17 @@ START_TEST(signals_do_not_interrupt_a_timed_brecv)
     TU_OP_FAILED(&op, ETIMEDOUT);
     assert_on_time(op.deadline, op.returned_at);
     ck_assert_int_gt(caught_now(), 0);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
-START_TEST(signals_do_not_interrupt_untimed_calls)
+/* Each assert_untimed_* below blocks one call with deadline -1 on the
+   connection s (or the listener ls at path), hammers its thread with
+   signals, then lets the call complete: it must succeed, never fail with
+   EINTR. */
+
+static void assert_untimed_brecv_ignores_signals(int s[2])
 {
-    install(SIGUSR1);
-    int s[2];
-    tu_pair(s);
-    /* brecv */
     char buf[4];
     struct tu_op op = {.kind = TU_BRECV, .h = s[0], .buf = buf, .len = 4,
                        .deadline = -1};
@@ -284,13 +279,16 @@ START_TEST(signals_do_not_interrupt_untimed_calls)
     ck_assert_int_eq(op.rc, 0);
     ck_assert_mem_eq(buf, "sig!", 4);
     ck_assert_int_ge(caught_now(), 20);
+}
 
-    /* bsend into a full buffer */
+/* bsend into a full buffer. */
+static void assert_untimed_bsend_ignores_signals(int s[2])
+{
     size_t len = 8 << 20;
     char *big = malloc(len);
     tu_fill(big, len, 4);
-    op = (struct tu_op){.kind = TU_BSEND, .h = s[0], .buf = big, .len = len,
-                        .deadline = -1};
+    struct tu_op op = {.kind = TU_BSEND, .h = s[0], .buf = big, .len = len,
+                       .deadline = -1};
     tu_op_start(&op);
     hammer(&op, 150);
     ck_assert(!tu_op_done(&op));
@@ -304,9 +302,11 @@ START_TEST(signals_do_not_interrupt_untimed_calls)
     ck_assert_int_eq(rx.rc, 0);
     ck_assert_int_eq(rx.mismatch, 0);
     free(big);
+}
 
-    /* ipc_recvfd */
-    op = (struct tu_op){.kind = TU_RECVFD, .h = s[1], .deadline = -1};
+static void assert_untimed_recvfd_ignores_signals(int s[2])
+{
+    struct tu_op op = {.kind = TU_RECVFD, .h = s[1], .deadline = -1};
     tu_op_start(&op);
     hammer(&op, 100);
     ck_assert(!tu_op_done(&op));
@@ -316,13 +316,11 @@ START_TEST(signals_do_not_interrupt_untimed_calls)
     TU_OP_OK(&op);
     close(op.rc);
     close(fd);
-    close_pair(s);
+}
 
-    /* ipc_accept and ipc_connect on a full backlog */
-    char path[TU_PATH_MAX];
-    int ls;
-    TU_HANDLE(ls, ipc_listen(tu_path(path, "ls"), 1));
-    op = (struct tu_op){.kind = TU_ACCEPT, .h = ls, .deadline = -1};
+static void assert_untimed_accept_ignores_signals(int ls, const char *path)
+{
+    struct tu_op op = {.kind = TU_ACCEPT, .h = ls, .deadline = -1};
     tu_op_start(&op);
     hammer(&op, 100);
     ck_assert(!tu_op_done(&op));
@@ -332,6 +330,11 @@ START_TEST(signals_do_not_interrupt_untimed_calls)
     TU_OP_OK(&op);
     TU_OK(hclose(op.rc));
     TU_OK(hclose(c));
+}
+
+/* ipc_connect to a full backlog (ls has a backlog of 1). */
+static void assert_untimed_connect_ignores_signals(int ls, const char *path)
+{
     int pending[8], np = 0;
     for (int i = 0; i < 8; i++) {
         int h = ipc_connect(path, now() + 20);
@@ -339,7 +342,7 @@ START_TEST(signals_do_not_interrupt_untimed_calls)
             pending[np++] = h;
     }
     ck_assert_int_lt(np, 8);
-    op = (struct tu_op){.kind = TU_CONNECT, .addr = path, .deadline = -1};
+    struct tu_op op = {.kind = TU_CONNECT, .addr = path, .deadline = -1};
     tu_op_start(&op);
     hammer(&op, 100);
     ck_assert(!tu_op_done(&op));
@@ -356,6 +359,22 @@ START_TEST(signals_do_not_interrupt_untimed_calls)
         TU_OK(hclose(accepted[i]));
     for (int i = 0; i < np; i++)
         TU_OK(hclose(pending[i]));
+}
+
+START_TEST(signals_do_not_interrupt_untimed_calls)
+{
+    install(SIGUSR1);
+    int s[2];
+    tu_pair(s);
+    assert_untimed_brecv_ignores_signals(s);
+    assert_untimed_bsend_ignores_signals(s);
+    assert_untimed_recvfd_ignores_signals(s);
+    tu_close_pair(s);
+    char path[TU_PATH_MAX];
+    int ls;
+    TU_HANDLE(ls, ipc_listen(tu_path(path, "ls"), 1));
+    assert_untimed_accept_ignores_signals(ls, path);
+    assert_untimed_connect_ignores_signals(ls, path);
     TU_OK(hclose(ls));
 }
 END_TEST
@@ -379,7 +398,7 @@ START_TEST(sigalrm_storm_does_not_interrupt_a_blocked_caller)
                   tu_errname(err));
     assert_on_time(d, t);
     ck_assert_int_gt(caught_now(), 0);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 

@@ -4,30 +4,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-static void close_pair(int s[2])
-{
-    TU_OK(hclose(s[0]));
-    TU_OK(hclose(s[1]));
-}
-
-static void expect_bytes(int h, const char *want, size_t len)
-{
-    char got[256];
-    TU_OK(brecv(h, got, len, now() + 5000));
-    ck_assert_mem_eq(got, want, len);
-}
-
-/* Same open file? */
-static int same_file(int a, int b)
-{
-    struct stat sa, sb;
-    if (fstat(a, &sa) != 0 || fstat(b, &sb) != 0)
-        return 0;
-    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
 
 START_TEST(sendfd_and_recvfd_keep_order_with_the_byte_stream)
 {
@@ -39,21 +16,20 @@ START_TEST(sendfd_and_recvfd_keep_order_with_the_byte_stream)
     TU_OK(ipc_sendfd(s[0], p[1], -1));
     TU_OK(bsend(s[0], "DEF", 3, -1));
     ck_assert(tu_fd_is_open(p[1])); /* the sender keeps its copy */
-    expect_bytes(s[1], "AB", 2);
-    expect_bytes(s[1], "C", 1);
+    tu_expect_bytes(s[1], "AB", 2);
+    tu_expect_bytes(s[1], "C", 1);
     int fd;
     TU_HANDLE(fd, ipc_recvfd(s[1], now() + 5000));
     ck_assert_int_ne(fd, p[1]);
-    ck_assert(same_file(fd, p[1]));
-    expect_bytes(s[1], "DEF", 3);
+    ck_assert(tu_same_file(fd, p[1]));
+    tu_expect_bytes(s[1], "DEF", 3);
     ck_assert_int_eq(write(fd, "w", 1), 1);
     char c;
     ck_assert_int_eq(read(p[0], &c, 1), 1);
     ck_assert_int_eq(c, 'w');
     close(fd);
-    close(p[0]);
-    close(p[1]);
-    close_pair(s);
+    tu_close_raw_pair(p);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -67,11 +43,10 @@ START_TEST(blocked_recvfd_returns_the_descriptor_when_it_arrives)
     TU_OK(ipc_sendfd(s[0], p[0], now() + 5000));
     tu_op_join(&op);
     TU_OP_OK(&op);
-    ck_assert(same_file(op.rc, p[0]));
+    ck_assert(tu_same_file(op.rc, p[0]));
     close(op.rc);
-    close(p[0]);
-    close(p[1]);
-    close_pair(s);
+    tu_close_raw_pair(p);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -87,14 +62,13 @@ START_TEST(descriptors_pass_in_sequence)
     for (int i = 0; i < 10; i++) {
         int fd, j;
         TU_HANDLE(fd, ipc_recvfd(s[1], now() + 5000));
-        ck_assert(same_file(fd, p[i][i % 2]));
+        ck_assert(tu_same_file(fd, p[i][i % 2]));
         TU_OK(brecv(s[1], &j, sizeof j, now() + 5000));
         ck_assert_int_eq(j, i);
         close(fd);
-        close(p[i][0]);
-        close(p[i][1]);
+        tu_close_raw_pair(p[i]);
     }
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -109,9 +83,8 @@ START_TEST(received_descriptor_is_close_on_exec)
     ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
     ck_assert_int_eq(fcntl(p[0], F_GETFD) & FD_CLOEXEC, 0);
     close(fd);
-    close(p[0]);
-    close(p[1]);
-    close_pair(s);
+    tu_close_raw_pair(p);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -132,7 +105,7 @@ START_TEST(a_passed_socket_can_be_wrapped_again)
     ck_assert_mem_eq(buf, "via fd", 6);
     TU_OK(hclose(h));
     close(inner[1]);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -146,13 +119,13 @@ START_TEST(recvfd_when_the_next_byte_has_no_descriptor_fails_with_eproto)
     TU_FAILS(brecv(s[1], NULL, 2, now() + 5000), ECONNRESET);
     TU_FAILS(ipc_recvfd(s[1], now() + 5000), ECONNRESET);
     TU_OK(bsend(s[1], "ok", 2, -1));
-    expect_bytes(s[0], "ok", 2);
-    close_pair(s);
+    tu_expect_bytes(s[0], "ok", 2);
+    tu_close_pair(s);
     /* The marker byte alone is not a descriptor either. */
     tu_pair(s);
     TU_OK(bsend(s[0], "\xCC", 1, -1));
     TU_FAILS(ipc_recvfd(s[1], now() + 5000), EPROTO);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -166,8 +139,8 @@ START_TEST(sendfd_with_a_bad_descriptor_fails_with_einval_and_sends_nothing)
     TU_FAILS(ipc_sendfd(s[0], fd, -1), EINVAL);
     TU_FAILS(ipc_sendfd(s[0], 1 << 24, 0), EINVAL);
     TU_OK(bsend(s[0], "Z", 1, -1));
-    expect_bytes(s[1], "Z", 1);
-    close_pair(s);
+    tu_expect_bytes(s[1], "Z", 1);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -177,10 +150,10 @@ START_TEST(recvfd_times_out_with_etimedout_and_fails_with_epipe_at_eof)
     tu_pair(s);
     TU_FAILS(ipc_recvfd(s[1], 0), ETIMEDOUT);
     TU_FAILS(ipc_recvfd(s[1], now() + 1000), ECONNRESET);
-    close_pair(s);
+    tu_close_pair(s);
     tu_pair(s);
     TU_FAILS(ipc_recvfd(s[1], now() + 30), ETIMEDOUT);
-    close_pair(s);
+    tu_close_pair(s);
     tu_pair(s);
     TU_OK(hclose(s[0]));
     TU_FAILS(ipc_recvfd(s[1], now() + 5000), EPIPE);
@@ -196,7 +169,7 @@ START_TEST(sendfd_after_ipc_done_fails_with_epipe)
     TU_OK(ipc_done(s[0], -1));
     TU_FAILS(ipc_sendfd(s[0], fd, -1), EPIPE);
     close(fd);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -233,24 +206,13 @@ static void raw_send_fds(int sock, const void *data, size_t len, int *fds,
     free(ctl);
 }
 
-/* A tdill handle whose peer is a raw socket (raw[0] wrapped, raw[1] ours). */
-static int raw_peer(int *raw_end)
-{
-    int sp[2];
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
-    int h;
-    TU_HANDLE(h, ipc_fromfd(sp[0]));
-    *raw_end = sp[1];
-    return h;
-}
-
 /* A raw peer sends n copies of a pipe end on one 0xCC byte, in ncmsg control
    messages; recvfd hands out exactly one and closes the rest. */
 static void check_hostile(int n, int ncmsg)
 {
     tu_warm_up();
     int raw, p[2];
-    int h = raw_peer(&raw);
+    int h = tu_raw_peer(&raw);
     ck_assert_int_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
     int *dups = malloc(sizeof(int) * n);
     for (int i = 0; i < n; i++) {
@@ -265,12 +227,12 @@ static void check_hostile(int n, int ncmsg)
     int before = tu_count_fds();
     int fd;
     TU_HANDLE(fd, ipc_recvfd(h, now() + 5000));
-    ck_assert(same_file(fd, p[1]));
+    ck_assert(tu_same_file(fd, p[1]));
     ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
     ck_assert_msg(tu_count_fds() == before + 1,
                   "%d descriptors sent in %d cmsgs: %d kept open, not 1", n,
                   ncmsg, tu_count_fds() - before);
-    expect_bytes(h, "DEF", 3);
+    tu_expect_bytes(h, "DEF", 3);
     close(fd);
     /* The pipe's write end is fully closed: only p[1] keeps it open. */
     close(p[1]);
@@ -316,7 +278,7 @@ START_TEST(descriptors_arriving_during_brecv_are_closed)
 {
     tu_warm_up();
     int raw, p[2];
-    int h = raw_peer(&raw);
+    int h = tu_raw_peer(&raw);
     ck_assert_int_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
     int d[3];
     for (int i = 0; i < 3; i++)
@@ -343,7 +305,7 @@ END_TEST
 START_TEST(sendfd_puts_one_0xcc_byte_with_one_descriptor_on_the_wire)
 {
     int raw, p[2];
-    int h = raw_peer(&raw);
+    int h = tu_raw_peer(&raw);
     ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
     TU_OK(bsend(h, "ab", 2, -1));
     TU_OK(ipc_sendfd(h, p[1], -1));
@@ -365,13 +327,12 @@ START_TEST(sendfd_puts_one_0xcc_byte_with_one_descriptor_on_the_wire)
     ck_assert_uint_eq(cm->cmsg_len, CMSG_LEN(sizeof(int)));
     int fd;
     memcpy(&fd, CMSG_DATA(cm), sizeof fd);
-    ck_assert(same_file(fd, p[1]));
+    ck_assert(tu_same_file(fd, p[1]));
     ck_assert_ptr_null(CMSG_NXTHDR(&mh, cm));
     ck_assert_int_eq(read(raw, data, 2), 2);
     ck_assert_mem_eq(data, "cd", 2);
     close(fd);
-    close(p[0]);
-    close(p[1]);
+    tu_close_raw_pair(p);
     TU_OK(hclose(h));
     close(raw);
 }

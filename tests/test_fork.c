@@ -7,12 +7,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void close_pair(int s[2])
-{
-    TU_OK(hclose(s[0]));
-    TU_OK(hclose(s[1]));
-}
-
 /* Reaps pid within timeout_ms (killing it otherwise); returns the exit code,
    or 1000 + signal when it died by a signal. */
 static int reap(pid_t pid, int timeout_ms)
@@ -45,10 +39,8 @@ START_TEST(child_can_use_inherited_handles)
     tu_warm_up();
     int s[2];
     tu_pair(s);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
+    pid_t pid = tu_fork(15);
     if (pid == 0) {
-        tu_child_alarm(15);
         char buf[5];
         CHILD_CHECK(bsend(s[1], "hello", 5, now() + 5000) == 0, 1);
         /* The parent answers late: the child has to wait for it. */
@@ -68,7 +60,7 @@ START_TEST(child_can_use_inherited_handles)
     TU_OK(bsend(s[1], "still", 5, -1));
     TU_OK(brecv(s[0], buf, 5, now() + 5000));
     ck_assert_mem_eq(buf, "still", 5);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -105,10 +97,8 @@ START_TEST(prefork_server_serves_every_connection)
     enum { NW = 3, NREQ = 15 };
     pid_t w[NW];
     for (int i = 0; i < NW; i++) {
-        w[i] = fork();
-        ck_assert_int_ge(w[i], 0);
+        w[i] = tu_fork(25);
         if (w[i] == 0) {
-            tu_child_alarm(25);
             _exit(worker(ls));
         }
     }
@@ -206,10 +196,8 @@ START_TEST(fork_while_threads_are_blocked_does_not_deadlock_the_child)
     TU_HANDLE(ls, ipc_listen(tu_path(path, "ls"), 8));
     struct tu_op acc = {.kind = TU_ACCEPT, .h = ls, .deadline = now() + 20000};
     tu_op_start_blocked(&acc);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
+    pid_t pid = tu_fork(10);
     if (pid == 0) {
-        tu_child_alarm(10);
         _exit(child_after_fork(s[0][0], s[1][0]));
     }
     ck_assert_int_eq(reap(pid, 15000), 0);
@@ -224,7 +212,7 @@ START_TEST(fork_while_threads_are_blocked_does_not_deadlock_the_child)
         tu_op_join(&op[i]);
         TU_OP_OK(&op[i]);
         ck_assert_mem_eq(bufs[i], "wake", 4);
-        close_pair(s[i]);
+        tu_close_pair(s[i]);
     }
     tu_op_join(&acc);
     TU_OP_OK(&acc);
@@ -249,10 +237,8 @@ START_TEST(parent_keeps_working_after_a_child_waited_on_and_closed_its_handles)
     TU_OK(bsend(s[1], "b", 1, -1));
     tu_op_join(&first);
     TU_OP_OK(&first);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
+    pid_t pid = tu_fork(10);
     if (pid == 0) {
-        tu_child_alarm(10);
         /* The child waits on the same socket, then closes it. */
         errno = 0;
         CHILD_CHECK(brecv(s[0], NULL, 1, now() + 30) == -1, 1);
@@ -271,7 +257,7 @@ START_TEST(parent_keeps_working_after_a_child_waited_on_and_closed_its_handles)
     tu_op_join(&op);
     TU_OP_OK(&op);
     ck_assert_mem_eq(buf, "more", 4);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -280,10 +266,8 @@ START_TEST(parent_waits_on_when_a_child_took_the_data)
     tu_warm_up();
     int s[2];
     tu_pair(s);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
+    pid_t pid = tu_fork(10);
     if (pid == 0) {
-        tu_child_alarm(10);
         char buf[4];
         errno = 0;
         if (brecv(s[0], buf, 4, now() + 5000) == 0)
@@ -318,7 +302,7 @@ START_TEST(parent_waits_on_when_a_child_took_the_data)
         ck_assert_mem_eq(buf, "1111", 4);
     else
         ck_abort_msg("child ended with %d", code);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -327,10 +311,8 @@ START_TEST(child_of_a_process_that_never_waited_can_use_the_library)
     /* No warm-up: the parent has handles but no I/O machinery yet. */
     int s[2];
     tu_pair(s);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
+    pid_t pid = tu_fork(10);
     if (pid == 0) {
-        tu_child_alarm(10);
         char buf[2];
         CHILD_CHECK(brecv(s[1], buf, 2, now() + 5000) == 0, 1);
         CHILD_CHECK(memcmp(buf, "hi", 2) == 0, 2);
@@ -341,7 +323,7 @@ START_TEST(child_of_a_process_that_never_waited_can_use_the_library)
     tu_sleep_ms(30);
     TU_OK(bsend(s[0], "hi", 2, -1));
     ck_assert_int_eq(reap(pid, 15000), 0);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 

@@ -3,12 +3,6 @@
 
 #include <stdlib.h>
 
-static void close_pair(int s[2])
-{
-    TU_OK(hclose(s[0]));
-    TU_OK(hclose(s[1]));
-}
-
 /* Links n nodes a[0] -> ... -> a[n-1] -> NULL over the given buffers. */
 static void link_list(struct iolist *a, int n)
 {
@@ -46,14 +40,6 @@ static void assert_snap(struct iolist *a, int n, struct snap *s)
     free(s);
 }
 
-/* The next bytes on h are exactly want (and nothing was eaten before). */
-static void expect_bytes(int h, const char *want, size_t len)
-{
-    char got[256];
-    TU_OK(brecv(h, got, len, now() + 5000));
-    ck_assert_mem_eq(got, want, len);
-}
-
 START_TEST(bsendl_and_brecvl_move_a_list_as_one_message)
 {
     int s[2];
@@ -74,7 +60,7 @@ START_TEST(bsendl_and_brecvl_move_a_list_as_one_message)
     struct iolist one = {r3, 4, NULL, 0};
     TU_OK(brecvl(s[0], &one, &one, now() + 5000));
     ck_assert_mem_eq(r3, "defg", 4);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -87,7 +73,7 @@ START_TEST(single_element_lists_work)
     TU_OK(bsendl(s[0], &a, &a, -1));
     TU_OK(brecvl(s[1], &b, &b, now() + 5000));
     ck_assert_mem_eq(in, "solo", 4);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -104,8 +90,8 @@ START_TEST(null_first_or_last_fails_with_einval)
     TU_FAILS(brecvl(s[1], &a, NULL, -1), EINVAL);
     /* Neither direction died and nothing moved. */
     TU_OK(bsend(s[0], "ok", 2, -1));
-    expect_bytes(s[1], "ok", 2);
-    close_pair(s);
+    tu_expect_bytes(s[1], "ok", 2);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -119,8 +105,8 @@ START_TEST(last_with_a_next_element_fails_with_einval)
     TU_FAILS(bsendl(s[0], &l[0], &l[0], -1), EINVAL);
     TU_FAILS(brecvl(s[1], &l[0], &l[0], -1), EINVAL);
     TU_OK(bsend(s[0], "ok", 2, -1));
-    expect_bytes(s[1], "ok", 2);
-    close_pair(s);
+    tu_expect_bytes(s[1], "ok", 2);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -141,8 +127,8 @@ START_TEST(last_not_reachable_from_first_fails_with_einval)
     TU_FAILS(bsendl(s[0], &l[1], &l[0], -1), EINVAL);
     TU_FAILS(brecvl(s[1], &l[1], &l[0], -1), EINVAL);
     TU_OK(bsend(s[0], "ok", 2, -1));
-    expect_bytes(s[1], "ok", 2);
-    close_pair(s);
+    tu_expect_bytes(s[1], "ok", 2);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -180,8 +166,8 @@ START_TEST(lists_with_loops_fail_with_einval)
     check_loop(s, 3, 1);
     check_loop(s, 500, 500);
     TU_OK(bsend(s[0], "ok", 2, -1));
-    expect_bytes(s[1], "ok", 2);
-    close_pair(s);
+    tu_expect_bytes(s[1], "ok", 2);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -202,10 +188,10 @@ START_TEST(nonzero_rsvd_fails_with_einval_and_moves_nothing)
         TU_FAILS(brecvl(s[1], &r[0], &r[2], 0), EINVAL);
     }
     /* Nothing was sent, nothing was taken, both directions live. */
-    expect_bytes(s[1], "queued", 6);
+    tu_expect_bytes(s[1], "queued", 6);
     TU_OK(bsend(s[0], "after", 5, -1));
-    expect_bytes(s[1], "after", 5);
-    close_pair(s);
+    tu_expect_bytes(s[1], "after", 5);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -218,8 +204,8 @@ START_TEST(send_list_with_null_base_and_length_fails_with_einval)
     link_list(l, 2);
     TU_FAILS(bsendl(s[0], &l[0], &l[1], -1), EINVAL);
     TU_OK(bsend(s[0], "ok", 2, -1));
-    expect_bytes(s[1], "ok", 2);
-    close_pair(s);
+    tu_expect_bytes(s[1], "ok", 2);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -239,8 +225,8 @@ START_TEST(null_base_in_receive_list_skips_bytes)
     struct iolist d[2] = {{NULL, 5, 0, 0}, {NULL, 1, 0, 0}};
     link_list(d, 2);
     TU_OK(brecvl(s[1], &d[0], &d[1], now() + 5000));
-    expect_bytes(s[1], "gh", 2);
-    close_pair(s);
+    tu_expect_bytes(s[1], "gh", 2);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -254,8 +240,8 @@ START_TEST(zero_length_lists_succeed_at_once)
     TU_OK(bsendl(s[0], &l[0], &l[1], 0));
     TU_OK(brecvl(s[1], &l[0], &l[1], -1));
     TU_OK(bsend(s[0], "z", 1, -1));
-    expect_bytes(s[1], "z", 1);
-    close_pair(s);
+    tu_expect_bytes(s[1], "z", 1);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -277,7 +263,7 @@ START_TEST(list_is_unchanged_after_success)
     assert_snap(r, 4, sr);
     ck_assert_mem_eq(in, "a", 1);
     ck_assert_mem_eq(in + 3, "defghijkl", 9);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -305,7 +291,7 @@ START_TEST(list_is_unchanged_after_errors)
     sr = take_snap(r, 4);
     TU_FAILS(brecvl(s[1], &r[0], &r[3], 0), ECONNRESET);
     assert_snap(r, 4, sr);
-    close_pair(s);
+    tu_close_pair(s);
 
     /* EPIPE when the peer finishes in the middle of the list. */
     tu_pair(s);
@@ -314,7 +300,7 @@ START_TEST(list_is_unchanged_after_errors)
     sr = take_snap(r, 4);
     TU_FAILS(brecvl(s[1], &r[0], &r[3], now() + 5000), EPIPE);
     assert_snap(r, 4, sr);
-    close_pair(s);
+    tu_close_pair(s);
 
     /* ETIMEDOUT of a send list that does not fit the buffer. */
     tu_pair(s);
@@ -332,7 +318,7 @@ START_TEST(list_is_unchanged_after_errors)
     assert_snap(l, n, sl);
     free(l);
     free(big);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -404,7 +390,7 @@ static void transfer_long_lists(int n, size_t stack_size)
     ck_assert_mem_eq(in, out, total);
     free(out);
     free(in);
-    close_pair(s);
+    tu_close_pair(s);
 }
 
 START_TEST(ten_thousand_element_lists_work)
@@ -452,7 +438,7 @@ START_TEST(brecvl_with_null_list_drains_until_eof_then_fails_with_epipe)
     TU_OK(bsend(s[1], "r", 1, -1));
     TU_OK(brecv(s[0], &c, 1, now() + 5000));
     ck_assert_int_eq(c, 'r');
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -463,7 +449,7 @@ START_TEST(brecvl_with_null_list_times_out_if_peer_never_finishes)
     TU_OK(bsend(s[0], "some", 4, -1));
     TU_FAILS(brecvl(s[1], NULL, NULL, now() + 50), ETIMEDOUT);
     TU_FAILS(brecv(s[1], NULL, 1, 0), ECONNRESET);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -473,8 +459,8 @@ START_TEST(bsendl_with_null_list_fails_with_einval)
     tu_pair(s);
     TU_FAILS(bsendl(s[0], NULL, NULL, 0), EINVAL);
     TU_OK(bsend(s[0], "ok", 2, -1));
-    expect_bytes(s[1], "ok", 2);
-    close_pair(s);
+    tu_expect_bytes(s[1], "ok", 2);
+    tu_close_pair(s);
 }
 END_TEST
 

@@ -8,15 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void close_pair(int s[2])
+/* How many connections the descriptor limit allows, up to 3000 (500 under
+   valgrind): each takes two descriptors. */
+static int connections_to_test(void)
 {
-    TU_OK(hclose(s[0]));
-    TU_OK(hclose(s[1]));
-}
-
-START_TEST(three_thousand_connections_work)
-{
-    int threads0 = tu_count_threads();
     long limit = tu_raise_nofile();
     int n = tu_valgrind() ? 500 : 3000;
     if (2L * n + 64 > limit) {
@@ -25,25 +20,13 @@ START_TEST(three_thousand_connections_work)
                 n);
     }
     ck_assert_int_gt(n, 100);
-    /* Baseline after the library set itself up. */
-    tu_warm_up();
-    int fds0 = tu_count_fds();
+    return n;
+}
 
-    char path[TU_PATH_MAX];
-    int ls;
-    TU_HANDLE(ls, ipc_listen(tu_path(path, "ls"), 128));
-    int *c = malloc(sizeof(int) * n), *a = malloc(sizeof(int) * n);
+/* Every connection (c[i] to a[i]) carries its own bytes, both ways. */
+static void assert_each_connection_is_its_own(int *c, int *a, int n)
+{
     int bad = 0;
-    for (int i = 0; i < n; i++) {
-        c[i] = ipc_connect(path, now() + 10000);
-        a[i] = ipc_accept(ls, now() + 10000);
-        if (c[i] < 0 || a[i] < 0) {
-            ck_abort_msg("connection %d: %d/%d (%s)", i, c[i], a[i],
-                         tu_errname(errno));
-        }
-    }
-    ck_assert_int_eq(tu_count_fds(), fds0 + 1 + 2 * n);
-    /* Every connection carries its own bytes, both ways. */
     for (int i = 0; i < n; i++)
         bad += bsend(c[i], &i, sizeof i, 0) != 0;
     ck_assert_int_eq(bad, 0);
@@ -61,8 +44,33 @@ START_TEST(three_thousand_connections_work)
             bad++;
     }
     ck_assert_int_eq(bad, 0);
+}
+
+START_TEST(three_thousand_connections_work)
+{
+    int threads0 = tu_count_threads();
+    int n = connections_to_test();
+    /* Baseline after the library set itself up. */
+    tu_warm_up();
+    int fds0 = tu_count_fds();
+
+    char path[TU_PATH_MAX];
+    int ls;
+    TU_HANDLE(ls, ipc_listen(tu_path(path, "ls"), 128));
+    int *c = malloc(sizeof(int) * n), *a = malloc(sizeof(int) * n);
+    for (int i = 0; i < n; i++) {
+        c[i] = ipc_connect(path, now() + 10000);
+        a[i] = ipc_accept(ls, now() + 10000);
+        if (c[i] < 0 || a[i] < 0) {
+            ck_abort_msg("connection %d: %d/%d (%s)", i, c[i], a[i],
+                         tu_errname(errno));
+        }
+    }
+    ck_assert_int_eq(tu_count_fds(), fds0 + 1 + 2 * n);
+    assert_each_connection_is_its_own(c, a, n);
     /* No thread per connection. */
     ck_assert_int_le(tu_count_threads(), threads0 + 4);
+    int bad = 0;
     for (int i = 0; i < n; i++) {
         bad += hclose(c[i]) != 0;
         bad += hclose(a[i]) != 0;
@@ -150,7 +158,7 @@ START_TEST(hundreds_of_blocked_threads_wake_on_traffic_with_few_library_threads)
     ck_assert_int_eq(during1 - threads0 - N, library);
     ck_assert_int_eq(tu_count_threads() - threads0, library);
     for (int i = 0; i < N; i++)
-        close_pair(pairs[i]);
+        tu_close_pair(pairs[i]);
     free(pairs);
     /* Idle: still the same threads. */
     ck_assert_int_eq(tu_count_threads() - threads0, library);

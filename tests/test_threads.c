@@ -9,19 +9,6 @@
 
 #define BIG (8 << 20)
 
-static void close_pair(int s[2])
-{
-    TU_OK(hclose(s[0]));
-    TU_OK(hclose(s[1]));
-}
-
-static void expect_bytes(int h, const char *want, size_t len)
-{
-    char got[256];
-    TU_OK(brecv(h, got, len, now() + 5000));
-    ck_assert_mem_eq(got, want, len);
-}
-
 /* ---- cross-thread hclose ----------------------------------------------*/
 
 START_TEST(hclose_wakes_a_blocked_brecv_with_ecanceled)
@@ -285,8 +272,8 @@ START_TEST(second_concurrent_receiver_fails_with_ebusy_and_disturbs_nothing)
     ck_assert_mem_eq(got, want, 100);
     /* The direction is alive and nothing was lost or eaten. */
     TU_OK(bsend(s[0], "next", 4, -1));
-    expect_bytes(s[1], "next", 4);
-    close_pair(s);
+    tu_expect_bytes(s[1], "next", 4);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -318,8 +305,8 @@ START_TEST(second_concurrent_sender_fails_with_ebusy_and_disturbs_nothing)
     ck_assert_int_eq(rx.mismatch, 0);
     /* Nothing of the refused calls reached the wire. */
     TU_OK(bsend(s[0], "tail", 4, -1));
-    expect_bytes(s[1], "tail", 4);
-    close_pair(s);
+    tu_expect_bytes(s[1], "tail", 4);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -338,7 +325,7 @@ START_TEST(einval_is_checked_before_ebusy)
     tu_op_join(&op);
     TU_OP_OK(&op);
     ck_assert_mem_eq(buf, "abcd", 4);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -390,7 +377,7 @@ START_TEST(full_duplex_transfer_from_four_threads)
                   tu_errname(rx0.err), tu_errname(rx1.err));
     ck_assert_int_eq(rx0.mismatch, 0);
     ck_assert_int_eq(rx1.mismatch, 0);
-    close_pair(s);
+    tu_close_pair(s);
 }
 END_TEST
 
@@ -643,8 +630,8 @@ START_TEST(many_threads_using_and_closing_random_handles)
     /* And the library still works. */
     tu_pair(s);
     TU_OK(bsend(s[0], "alive", 5, -1));
-    expect_bytes(s[1], "alive", 5);
-    close_pair(s);
+    tu_expect_bytes(s[1], "alive", 5);
+    tu_close_pair(s);
 }
 END_TEST
 

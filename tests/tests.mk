@@ -2,13 +2,15 @@
 # the shared helpers in tests/util.c. Every test runs in its own process
 # (Check's fork mode) and uses its own temporary directory.
 if HAVE_CHECK
-TU_SRC = tests/util.c tests/util.h
+TU_SRC = tests/util.c tests/util.h tests/fdcount.c tests/fdcount.h
 TU_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 TU_LDADD = libtdill.la $(CHECK_LIBS)
 
 TU_CHECKS = tests/test_handles tests/test_bytestream tests/test_iolist \
-	tests/test_ipc tests/test_fdpass tests/test_threads tests/test_fork \
-	tests/test_scale tests/test_deadline
+	tests/test_listen_connect tests/test_addresses tests/test_mem \
+	tests/test_fromfd tests/test_close tests/test_mode_peercred \
+	tests/test_resources tests/test_fdpass tests/test_threads \
+	tests/test_fork tests/test_scale tests/test_deadline
 check_PROGRAMS += $(TU_CHECKS)
 TESTS += $(TU_CHECKS)
 
@@ -26,9 +28,33 @@ tests_test_iolist_SOURCES = tests/test_iolist.c $(TU_SRC)
 tests_test_iolist_CFLAGS = $(TU_CFLAGS)
 tests_test_iolist_LDADD = $(TU_LDADD)
 
-tests_test_ipc_SOURCES = tests/test_ipc.c $(TU_SRC)
-tests_test_ipc_CFLAGS = $(TU_CFLAGS)
-tests_test_ipc_LDADD = $(TU_LDADD)
+tests_test_listen_connect_SOURCES = tests/test_listen_connect.c $(TU_SRC)
+tests_test_listen_connect_CFLAGS = $(TU_CFLAGS)
+tests_test_listen_connect_LDADD = $(TU_LDADD)
+
+tests_test_addresses_SOURCES = tests/test_addresses.c $(TU_SRC)
+tests_test_addresses_CFLAGS = $(TU_CFLAGS)
+tests_test_addresses_LDADD = $(TU_LDADD)
+
+tests_test_mem_SOURCES = tests/test_mem.c $(TU_SRC)
+tests_test_mem_CFLAGS = $(TU_CFLAGS)
+tests_test_mem_LDADD = $(TU_LDADD)
+
+tests_test_fromfd_SOURCES = tests/test_fromfd.c $(TU_SRC)
+tests_test_fromfd_CFLAGS = $(TU_CFLAGS)
+tests_test_fromfd_LDADD = $(TU_LDADD)
+
+tests_test_close_SOURCES = tests/test_close.c $(TU_SRC)
+tests_test_close_CFLAGS = $(TU_CFLAGS)
+tests_test_close_LDADD = $(TU_LDADD)
+
+tests_test_mode_peercred_SOURCES = tests/test_mode_peercred.c $(TU_SRC)
+tests_test_mode_peercred_CFLAGS = $(TU_CFLAGS)
+tests_test_mode_peercred_LDADD = $(TU_LDADD)
+
+tests_test_resources_SOURCES = tests/test_resources.c $(TU_SRC)
+tests_test_resources_CFLAGS = $(TU_CFLAGS)
+tests_test_resources_LDADD = $(TU_LDADD)
 
 tests_test_fdpass_SOURCES = tests/test_fdpass.c $(TU_SRC)
 tests_test_fdpass_CFLAGS = $(TU_CFLAGS)

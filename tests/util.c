@@ -1,5 +1,6 @@
 /* Helpers shared by the tdill test programs; see util.h. */
 #include "util.h"
+#include "fdcount.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -12,6 +13,8 @@
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -78,49 +81,71 @@ const char *tu_path(char *buf, const char *tag)
     return buf;
 }
 
+struct tu_fd_list {
+    int *fds;
+    int max;
+    int n;
+};
+
+static int tu_list_one(int fd, const char *target, void *arg)
+{
+    struct tu_fd_list *l = arg;
+    (void)target;
+    if (l->fds && l->n < l->max)
+        l->fds[l->n] = fd;
+    l->n++;
+    return 1;
+}
+
 int tu_list_fds(int *fds, int max)
 {
-    DIR *d = opendir("/proc/self/fd");
-    ck_assert_ptr_nonnull(d);
-    int self = dirfd(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        int fd = atoi(e->d_name);
-        if (fd == self)
-            continue;
-        if (n < max && fds)
-            fds[n] = fd;
-        n++;
-    }
-    closedir(d);
+    struct tu_fd_list l = {fds, max, 0};
+    ck_assert_int_ge(fdcount(tu_list_one, &l), 0);
+    return l.n;
+}
+
+int tu_count_fds(void)
+{
+    int n = fdcount(NULL, NULL);
+    ck_assert_int_ge(n, 0);
     return n;
 }
 
-int tu_count_fds(void) { return tu_list_fds(NULL, 0); }
+struct tu_fd_text {
+    char *buf;
+    size_t size;
+    size_t off;
+};
+
+static int tu_describe_one(int fd, const char *target, void *arg)
+{
+    struct tu_fd_text *t = arg;
+    if (t->off + 1 < t->size) {
+        int w = snprintf(t->buf + t->off, t->size - t->off, "%d=%s ", fd,
+                         target);
+        /* A truncated entry fills the buffer: the later ones are dropped. */
+        t->off = w < 0 ? t->size : t->off + (size_t)w;
+    }
+    return 1;
+}
 
 const char *tu_describe_fds(char *buf, size_t size)
 {
-    int fds[256];
-    int n = tu_list_fds(fds, 256);
-    size_t off = 0;
+    struct tu_fd_text t = {buf, size, 0};
     buf[0] = 0;
-    for (int i = 0; i < n && i < 256 && off + 1 < size; i++) {
-        char link[64], target[128];
-        snprintf(link, sizeof link, "/proc/self/fd/%d", fds[i]);
-        ssize_t len = readlink(link, target, sizeof target - 1);
-        target[len > 0 ? len : 0] = 0;
-        int w = snprintf(buf + off, size - off, "%d=%s ", fds[i], target);
-        if (w < 0)
-            break;
-        off += (size_t)w;
-    }
+    fdcount(tu_describe_one, &t);
     return buf;
 }
 
 int tu_fd_is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
+
+int tu_same_file(int a, int b)
+{
+    struct stat sa, sb;
+    if (fstat(a, &sa) != 0 || fstat(b, &sb) != 0)
+        return 0;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
 
 int tu_count_threads(void)
 {
@@ -284,6 +309,71 @@ void tu_pair(int s[2])
     ck_assert_int_ne(s[0], s[1]);
 }
 
+int tu_raw_peer(int *raw_end)
+{
+    int sp[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp),
+                     0);
+    int h;
+    TU_HANDLE(h, ipc_fromfd(sp[0]));
+    *raw_end = sp[1];
+    return h;
+}
+
+void tu_close_pair(int s[2])
+{
+    TU_OK(hclose(s[0]));
+    TU_OK(hclose(s[1]));
+}
+
+void tu_close_raw_pair(int fd[2])
+{
+    close(fd[0]);
+    close(fd[1]);
+}
+
+void tu_expect_bytes(int h, const char *want, size_t len)
+{
+    char got[256];
+    ck_assert_uint_le(len, sizeof got);
+    TU_OK(brecv(h, got, len, now() + 5000));
+    ck_assert_mem_eq(got, want, len);
+}
+
+void tu_assert_connected(int a, int b)
+{
+    TU_OK(bsend(a, "ping", 4, now() + 5000));
+    tu_expect_bytes(b, "ping", 4);
+    TU_OK(bsend(b, "pong", 4, now() + 5000));
+    tu_expect_bytes(a, "pong", 4);
+}
+
+void tu_assert_accepts(int ls, const char *addr)
+{
+    int c, a;
+    TU_HANDLE(c, ipc_connect(addr, now() + 5000));
+    TU_HANDLE(a, ipc_accept(ls, now() + 5000));
+    tu_assert_connected(c, a);
+    TU_OK(hclose(c));
+    TU_OK(hclose(a));
+}
+
+int tu_path_exists(const char *path)
+{
+    struct stat st;
+    /* lstat: a dangling link is something in the way too. */
+    return lstat(path, &st) == 0;
+}
+
+pid_t tu_fork(unsigned seconds)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        tu_child_alarm(seconds);
+    return pid;
+}
+
 const char *tu_errname(int err)
 {
     switch (err) {
@@ -322,26 +412,36 @@ static size_t tu_piece(uint64_t *st, size_t chunk, size_t left)
     return n < left ? n : left;
 }
 
-void *tu_sender(void *arg)
+/* Moves x->len bytes at buf in pieces of tu_piece(st) size, by bsend (out)
+   or brecv, and records the first failure in x. A sender of 0 bytes still
+   makes one bsend, of nothing; a receiver of 0 bytes makes none. */
+static void tu_xfer_pieces(struct tu_xfer *x, unsigned char *buf, uint64_t st,
+                           int out)
 {
-    struct tu_xfer *x = arg;
-    unsigned char *buf = malloc(x->len ? x->len : 1);
-    tu_fill(buf, x->len, x->seed);
-    uint64_t st = x->seed ^ 0x5555;
-    size_t off = 0;
     x->rc = 0;
     x->err = 0;
-    while (off < x->len || (off == 0 && x->len == 0)) {
+    if (!out && x->len == 0)
+        return;
+    size_t off = 0;
+    do {
         size_t n = tu_piece(&st, x->chunk, x->len - off);
-        if (bsend(x->h, buf + off, n, x->deadline) != 0) {
+        int rc = out ? bsend(x->h, buf + off, n, x->deadline)
+                     : brecv(x->h, buf + off, n, x->deadline);
+        if (rc != 0) {
             x->rc = -1;
             x->err = errno;
             break;
         }
         off += n;
-        if (x->len == 0)
-            break;
-    }
+    } while (off < x->len);
+}
+
+void *tu_sender(void *arg)
+{
+    struct tu_xfer *x = arg;
+    unsigned char *buf = malloc(x->len ? x->len : 1);
+    tu_fill(buf, x->len, x->seed);
+    tu_xfer_pieces(x, buf, x->seed ^ 0x5555, 1);
     free(buf);
     return NULL;
 }
@@ -352,20 +452,8 @@ void *tu_receiver(void *arg)
     unsigned char *want = malloc(x->len ? x->len : 1);
     unsigned char *got = malloc(x->len ? x->len : 1);
     tu_fill(want, x->len, x->seed);
-    uint64_t st = x->seed ^ 0xAAAA;
-    size_t off = 0;
-    x->rc = 0;
-    x->err = 0;
     x->mismatch = 0;
-    while (off < x->len) {
-        size_t n = tu_piece(&st, x->chunk, x->len - off);
-        if (brecv(x->h, got + off, n, x->deadline) != 0) {
-            x->rc = -1;
-            x->err = errno;
-            break;
-        }
-        off += n;
-    }
+    tu_xfer_pieces(x, got, x->seed ^ 0xAAAA, 0);
     if (x->rc == 0 && memcmp(want, got, x->len) != 0)
         x->mismatch = 1;
     free(want);

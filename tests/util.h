@@ -44,6 +44,8 @@ int tu_list_fds(int *fds, int max);
 const char *tu_describe_fds(char *buf, size_t size);
 /* 1 if fd is open. */
 int tu_fd_is_open(int fd);
+/* 1 if descriptors a and b are the same open file. */
+int tu_same_file(int a, int b);
 /* Threads of this process (entries of /proc/self/task). */
 int tu_count_threads(void);
 
@@ -86,8 +88,31 @@ void tu_child_alarm(unsigned seconds);
    stable. */
 void tu_warm_up(void);
 
+/* A tdill connection whose peer is a raw socket: returns the handle and
+   stores the raw end in *raw_end. */
+int tu_raw_peer(int *raw_end);
+
 /* Creates a connected pair of tdill handles; fails the test if it can't. */
 void tu_pair(int s[2]);
+/* hcloses both handles of a pair; each must succeed. */
+void tu_close_pair(int s[2]);
+/* close()s both descriptors of a raw pipe or socketpair. */
+void tu_close_raw_pair(int fd[2]);
+
+/* Receives len bytes (at most 256) on h within 5 s; they must be want. */
+void tu_expect_bytes(int h, const char *want, size_t len);
+/* Both ends of a connection reach each other: a few bytes each way. */
+void tu_assert_connected(int a, int b);
+/* A client connecting to addr is accepted on listener ls, and the two reach
+   each other; both are closed again. */
+void tu_assert_accepts(int ls, const char *addr);
+
+/* 1 if anything is at path (a socket, a file, a dangling link). */
+int tu_path_exists(const char *path);
+
+/* fork() that fails the test if it fails; the child dies by SIGALRM after
+   seconds (tu_child_alarm), so a hung child cannot outlive the test. */
+pid_t tu_fork(unsigned seconds);
 
 /* The call must fail with -1 and exactly errno err. */
 #define TU_FAILS(expr, err)                                                   \

@@ -1,14 +1,13 @@
 /* Helpers shared by the reliability tests; see rel.h. */
 #include "rel.h"
+#include "../fdcount.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -71,35 +70,21 @@ int rel_in_child(void (*fn)(void *), void *arg, unsigned seconds)
     return WEXITSTATUS(st);
 }
 
-static int count_fds(int want_epoll)
+static int keep_epoll(int fd, const char *target, void *want_epoll)
 {
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' || atoi(e->d_name) == dirfd(d))
-            continue;
-        char link[300], target[64];
-        snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
-        ssize_t len = readlink(link, target, sizeof target - 1);
-        target[len > 0 ? len : 0] = 0;
-        int is_epoll = strcmp(target, "anon_inode:[eventpoll]") == 0;
-        if (is_epoll == want_epoll)
-            n++;
-    }
-    closedir(d);
-    return n;
+    (void)fd;
+    return fdcount_is_epoll(target) == *(int *)want_epoll;
 }
 
 int rel_count_fds_but_epoll(void)
 {
-    return count_fds(0);
+    int want_epoll = 0;
+    return fdcount(keep_epoll, &want_epoll);
 }
 int rel_count_epoll_fds(void)
 {
-    return count_fds(1);
+    int want_epoll = 1;
+    return fdcount(keep_epoll, &want_epoll);
 }
 
 int rel_exhaust_fds(int *fds, int max, int room)
@@ -135,17 +120,6 @@ int rel_release_fds(int *fds, int n, int count)
     return n;
 }
 
-int rel_raw_peer(int *raw_end)
-{
-    int sp[2];
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp),
-                     0);
-    int h;
-    TU_HANDLE(h, ipc_fromfd(sp[0]));
-    *raw_end = sp[1];
-    return h;
-}
-
 ssize_t rel_send_fds(int sock, const void *data, size_t len, const int *fds,
                      int nfds)
 {
@@ -176,14 +150,6 @@ int rel_pipe_write_end_gone(int rd)
     ssize_t n = read(rd, &c, 1);
     fcntl(rd, F_SETFL, fl);
     return n == 0;
-}
-
-int rel_same_file(int a, int b)
-{
-    struct stat sa, sb;
-    if (fstat(a, &sa) != 0 || fstat(b, &sb) != 0)
-        return 0;
-    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 double rel_env_seconds(const char *name, double dflt)

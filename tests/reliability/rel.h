@@ -77,10 +77,6 @@ int rel_exhaust_fds(int *fds, int max, int room);
 /* Closes fillers[n - count .. n - 1]; returns n - count. */
 int rel_release_fds(int *fds, int n, int count);
 
-/* A tdill connection whose peer is a raw socket: returns the handle and
-   stores the raw end. */
-int rel_raw_peer(int *raw_end);
-
 /* Sends one message of len bytes with the descriptors in one SCM_RIGHTS
    control message (nfds may be 0). Returns sendmsg's result. */
 ssize_t rel_send_fds(int sock, const void *data, size_t len, const int *fds,
@@ -90,9 +86,6 @@ ssize_t rel_send_fds(int sock, const void *data, size_t len, const int *fds,
    p[1] is gone, reading p[0] gives EOF, which proves no copy leaked, not even
    one in flight in a socket. Returns 1 if p[0] reads EOF now. */
 int rel_pipe_write_end_gone(int rd);
-
-/* 1 if fds a and b are the same open file. */
-int rel_same_file(int a, int b);
 
 /* Seconds a stress run lasts by default here, or STRESS_SECONDS. */
 double rel_env_seconds(const char *name, double dflt);

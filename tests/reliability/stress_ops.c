@@ -237,6 +237,54 @@ void st_op_accept(struct worker *w)
 /*  Handles that must be refused                                              */
 /******************************************************************************/
 
+/* Makes call number pick (0 to 11) of those that take a handle, on h, with
+   deadline dl; *what names it. */
+static long call_on_handle(int h, size_t pick, int64_t dl, const char **what)
+{
+    char buf[4] = "abc";
+    struct iolist l = {buf, 3, NULL, 0};
+    struct ipc_storage mem;
+    pid_t pid;
+    switch (pick) {
+    case 0:
+        *what = "bsend";
+        return bsend(h, buf, 3, dl);
+    case 1:
+        *what = "brecv";
+        return brecv(h, buf, 3, dl);
+    case 2:
+        *what = "bsendl";
+        return bsendl(h, &l, &l, dl);
+    case 3:
+        *what = "brecvl";
+        return brecvl(h, NULL, NULL, dl);
+    case 4:
+        *what = "ipc_done";
+        return ipc_done(h, dl);
+    case 5:
+        *what = "ipc_close";
+        return ipc_close(h, dl);
+    case 6:
+        *what = "hclose";
+        return hclose(h);
+    case 7:
+        *what = "ipc_sendfd";
+        return ipc_sendfd(h, st.marker_fd, dl);
+    case 8:
+        *what = "ipc_recvfd";
+        return ipc_recvfd(h, dl);
+    case 9:
+        *what = "ipc_accept";
+        return ipc_accept(h, dl);
+    case 10:
+        *what = "ipc_accept_mem";
+        return ipc_accept_mem(h, &mem, dl);
+    default:
+        *what = "ipc_peercred";
+        return ipc_peercred(h, &pid, NULL, NULL);
+    }
+}
+
 /* Any call on a closed handle fails with EBADF at once, even with no
    deadline. */
 void st_op_stale(struct worker *w)
@@ -245,51 +293,10 @@ void st_op_stale(struct worker *w)
     if (h < 0)
         return;
     int64_t dl = st_rndn(w, 2) ? -1 : 0;
-    char buf[4] = "abc";
-    struct iolist l = {buf, 3, NULL, 0};
-    struct ipc_storage mem;
-    pid_t pid;
-    long rc = 0;
     const char *what = "";
     st_call_begin(w, OP_STALE, h, now());
     errno = 0;
-    switch (st_rndn(w, 12)) {
-    case 0:
-        what = "bsend", rc = bsend(h, buf, 3, dl);
-        break;
-    case 1:
-        what = "brecv", rc = brecv(h, buf, 3, dl);
-        break;
-    case 2:
-        what = "bsendl", rc = bsendl(h, &l, &l, dl);
-        break;
-    case 3:
-        what = "brecvl", rc = brecvl(h, NULL, NULL, dl);
-        break;
-    case 4:
-        what = "ipc_done", rc = ipc_done(h, dl);
-        break;
-    case 5:
-        what = "ipc_close", rc = ipc_close(h, dl);
-        break;
-    case 6:
-        what = "hclose", rc = hclose(h);
-        break;
-    case 7:
-        what = "ipc_sendfd", rc = ipc_sendfd(h, st.marker_fd, dl);
-        break;
-    case 8:
-        what = "ipc_recvfd", rc = ipc_recvfd(h, dl);
-        break;
-    case 9:
-        what = "ipc_accept", rc = ipc_accept(h, dl);
-        break;
-    case 10:
-        what = "ipc_accept_mem", rc = ipc_accept_mem(h, &mem, dl);
-        break;
-    default:
-        what = "ipc_peercred", rc = ipc_peercred(h, &pid, NULL, NULL);
-    }
+    long rc = call_on_handle(h, st_rndn(w, 12), dl, &what);
     int err = errno;
     st_call_end(w);
     atomic_fetch_add(&st.tally[OP_STALE][0], 1);

@@ -102,6 +102,30 @@ static long send_chunk(struct worker *w, struct st_dir *x, int h, size_t n,
     return rc;
 }
 
+/* The next frame to send in direction d of connection serial. */
+static void send_frame_start(struct st_dir *x, uint64_t serial, int d)
+{
+    sf_make(serial, d, x->snd_seq, x->snd_buf, &x->snd_f);
+    x->snd_busy = 1;
+    x->snd_off = 0;
+    x->snd_fd = x->snd_f.kind == SF_FD;
+}
+
+/* Accounts for n bytes (or the descriptor) sent without error. */
+static void send_done(struct st_dir *x, enum st_op op, size_t n)
+{
+    atomic_fetch_add(&x->sent, n);
+    if (op == OP_SENDFD)
+        x->snd_fd = 0;
+    else
+        x->snd_off += n;
+    if (x->snd_off == x->snd_f.len && !x->snd_fd) {
+        x->snd_busy = 0;
+        x->snd_seq++;
+        atomic_fetch_add(&x->sent_frames, 1);
+    }
+}
+
 void st_op_send(struct worker *w)
 {
     struct st_conn *c = &st.conns[st_rndn(w, NSLOT)];
@@ -123,12 +147,8 @@ void st_op_send(struct worker *w)
         st_begin_teardown(c, st_rndn(w, 4) == 0, 0);
         return;
     }
-    if (!x->snd_busy) {
-        sf_make(serial, d, x->snd_seq, x->snd_buf, &x->snd_f);
-        x->snd_busy = 1;
-        x->snd_off = 0;
-        x->snd_fd = x->snd_f.kind == SF_FD;
-    }
+    if (!x->snd_busy)
+        send_frame_start(x, serial, d);
     /* Mostly, leave the receiver room so that sends need not wait. */
     int risky = st_rndn(w, 100) < 10;
     if (!risky && atomic_load(&x->sent) - atomic_load(&x->rcvd) > 96 * 1024)
@@ -146,16 +166,7 @@ void st_op_send(struct worker *w)
     }
     int err = errno;
     if (st_judge(op, rc, err, ST_XFER_ERRS, h)) {
-        atomic_fetch_add(&x->sent, n);
-        if (op == OP_SENDFD)
-            x->snd_fd = 0;
-        else
-            x->snd_off += n;
-        if (x->snd_off == x->snd_f.len && !x->snd_fd) {
-            x->snd_busy = 0;
-            x->snd_seq++;
-            atomic_fetch_add(&x->sent_frames, 1);
-        }
+        send_done(x, op, n);
     } else if (err != EBUSY) {
         mark_dead(x, 1, err);
     }
@@ -237,6 +248,40 @@ static void frame_done(struct st_dir *x, int h)
     atomic_fetch_add(&st.frames_ok, 1);
 }
 
+/* The next frame expected in direction d of connection serial. */
+static void recv_frame_start(struct st_dir *x, uint64_t serial, int d)
+{
+    sf_make(serial, d, x->rcv_seq, x->rcv_exp, &x->rcv_f);
+    x->rcv_busy = 1;
+    x->rcv_off = 0;
+    x->rcv_fd = x->rcv_f.kind == SF_FD;
+    x->rcv_skipped = 0;
+}
+
+/* Checks and accounts for n bytes (or the descriptor rc) received without
+   error. */
+static void recv_done(struct st_dir *x, int h, enum st_op op, long rc,
+                      size_t n, int skipped)
+{
+    atomic_fetch_add(&x->rcvd, n);
+    if (op == OP_RECVFD) {
+        if (!tu_same_file((int)rc, st.marker_fd))
+            st_failure("ipc_recvfd on handle %d gave a descriptor that is not "
+                       "the one sent",
+                       h);
+        close((int)rc);
+        x->rcv_fd = 0;
+        atomic_fetch_add(&st.fds_ok, 1);
+    } else {
+        verify_chunk(x, n, h);
+        x->rcv_skipped |= skipped;
+        x->rcv_off += n;
+        atomic_fetch_add(&st.bytes_ok, (long)n);
+    }
+    if (x->rcv_off == x->rcv_f.len && !x->rcv_fd)
+        frame_done(x, h);
+}
+
 void st_op_recv(struct worker *w)
 {
     struct st_conn *c = &st.conns[st_rndn(w, NSLOT)];
@@ -258,13 +303,8 @@ void st_op_recv(struct worker *w)
         st_begin_teardown(c, st_rndn(w, 4) == 0, 0);
         return;
     }
-    if (!x->rcv_busy) {
-        sf_make(serial, d, x->rcv_seq, x->rcv_exp, &x->rcv_f);
-        x->rcv_busy = 1;
-        x->rcv_off = 0;
-        x->rcv_fd = x->rcv_f.kind == SF_FD;
-        x->rcv_skipped = 0;
-    }
+    if (!x->rcv_busy)
+        recv_frame_start(x, serial, d);
     /* Mostly, ask only for what was sent already: no need to wait. */
     int risky = st_rndn(w, 100) < 10;
     uint64_t avail = atomic_load(&x->sent) - atomic_load(&x->rcvd);
@@ -285,28 +325,10 @@ void st_op_recv(struct worker *w)
         rc = ST_CALL(w, op, h, dl, ipc_recvfd(h, dl));
     }
     int err = errno;
-    if (!st_judge(op, rc, err, ST_XFER_ERRS, h)) {
-        if (err != EBUSY)
-            mark_dead(x, 0, err);
-        goto out;
-    }
-    atomic_fetch_add(&x->rcvd, n);
-    if (op == OP_RECVFD) {
-        if (!rel_same_file((int)rc, st.marker_fd))
-            st_failure("ipc_recvfd on handle %d gave a descriptor that is not "
-                       "the one sent",
-                       h);
-        close((int)rc);
-        x->rcv_fd = 0;
-        atomic_fetch_add(&st.fds_ok, 1);
-    } else {
-        verify_chunk(x, n, h);
-        x->rcv_skipped |= skipped;
-        x->rcv_off += n;
-        atomic_fetch_add(&st.bytes_ok, (long)n);
-    }
-    if (x->rcv_off == x->rcv_f.len && !x->rcv_fd)
-        frame_done(x, h);
+    if (st_judge(op, rc, err, ST_XFER_ERRS, h))
+        recv_done(x, h, op, rc, n, skipped);
+    else if (err != EBUSY)
+        mark_dead(x, 0, err);
 out:
     pthread_mutex_unlock(&x->rcv_mu);
 }

@@ -57,7 +57,7 @@ START_TEST(descriptors_on_bytes_that_brecv_discards_or_skips_are_closed)
     int raw;
     struct bait b;
     tu_warm_up();
-    int h = rel_raw_peer(&raw);
+    int h = tu_raw_peer(&raw);
     int fds = tu_count_fds();
     bait_make(&b, 12);
     /* "AB" [0xCC+3] "CD" [0xCC+2] "EF" [X+4] "GH" [Y+3] */
@@ -95,7 +95,7 @@ START_TEST(descriptors_on_bytes_drained_to_the_end_of_stream_are_closed)
     int raw;
     struct bait b;
     tu_warm_up();
-    int h = rel_raw_peer(&raw);
+    int h = tu_raw_peer(&raw);
     int fds = tu_count_fds();
     bait_make(&b, 60);
     for (int i = 0; i < 20; i++)
@@ -119,7 +119,7 @@ START_TEST(descriptors_on_bytes_that_ipc_close_drops_are_closed)
     struct bait b;
     tu_warm_up();
     int fds = tu_count_fds();
-    int h = rel_raw_peer(&raw);
+    int h = tu_raw_peer(&raw);
     bait_make(&b, 40);
     for (int i = 0; i < 20; i++)
         send_with_fds(raw,
@@ -141,7 +141,7 @@ START_TEST(descriptors_in_flight_to_a_handle_closed_unread_are_released)
     struct bait b;
     tu_warm_up();
     int fds = tu_count_fds();
-    int h = rel_raw_peer(&raw);
+    int h = tu_raw_peer(&raw);
     bait_make(&b, 200);
     send_with_fds(raw, "\xCC", 1, &b, 0, 100);
     send_with_fds(raw, "data", 4, &b, 100, 100);
@@ -158,7 +158,7 @@ START_TEST(a_hundred_messages_with_descriptors_read_by_one_brecv_leak_nothing)
     int raw;
     struct bait b;
     tu_warm_up();
-    int h = rel_raw_peer(&raw);
+    int h = tu_raw_peer(&raw);
     int fds = tu_count_fds();
     bait_make(&b, 5);
     for (int i = 0; i < 100; i++)
@@ -185,7 +185,7 @@ START_TEST(
     int raw;
     struct bait b;
     tu_warm_up();
-    int h = rel_raw_peer(&raw);
+    int h = tu_raw_peer(&raw);
     int fds = tu_count_fds();
     bait_make(&b, 4);
     send_with_fds(raw, "\xCC", 1, &b, 0, 1); /* a well-formed one first */
@@ -194,10 +194,10 @@ START_TEST(
     bait_drop_ours(&b);
     int fd;
     TU_HANDLE(fd, ipc_recvfd(h, now() + 5000));
-    ck_assert(rel_same_file(fd, keep));
+    ck_assert(tu_same_file(fd, keep));
     close(fd);
     TU_HANDLE(fd, ipc_recvfd(h, now() + 5000));
-    ck_assert(rel_same_file(fd, keep));
+    ck_assert(tu_same_file(fd, keep));
     ck_assert_int_eq(tu_count_fds(), fds + 3); /* fd, keep, the read end */
     close(fd);
     TU_FAILS(ipc_recvfd(h, now() + 5000), EPROTO);
@@ -217,7 +217,7 @@ static void truncated_control(size_t ctl_len)
 {
     int raw;
     struct bait b;
-    int h = rel_raw_peer(&raw);
+    int h = tu_raw_peer(&raw);
     int fds = tu_count_fds();
     bait_make(&b, 0);
     TU_OK(bsend(h, "ab", 2, now() + 5000));
@@ -259,12 +259,12 @@ static void truncated_control(size_t ctl_len)
     ck_assert_ptr_nonnull(cm);
     int got;
     memcpy(&got, CMSG_DATA(cm), sizeof got);
-    ck_assert(rel_same_file(got, p[0]));
+    ck_assert(tu_same_file(got, p[0]));
     close(got);
     ck_assert_int_eq(rel_send_fds(raw, "\xCC", 1, &p[1], 1), 1);
     int fd;
     TU_HANDLE(fd, ipc_recvfd(h, now() + 5000));
-    ck_assert(rel_same_file(fd, p[1]));
+    ck_assert(tu_same_file(fd, p[1]));
     close(fd);
     close(p[0]);
     close(p[1]);

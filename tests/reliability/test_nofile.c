@@ -39,6 +39,39 @@ static void child_op_join(struct tu_op *op)
 
 /* ---- the first wait ------------------------------------------------------*/
 
+/* The call has to make the library's first wait, with no descriptor free:
+   it fails with EMFILE or ENOMEM. */
+#define FIRST_WAIT_FAILS(expr)                                                \
+    do {                                                                      \
+        errno = 0;                                                            \
+        long _rc = (long)(expr);                                              \
+        int _e = errno;                                                       \
+        RC_CHECK(_rc == -1 && (_e == EMFILE || _e == ENOMEM),                 \
+                 "%s needing the first wait: %ld %s, expected EMFILE or "     \
+                 "ENOMEM",                                                    \
+                 #expr, _rc, tu_errname(_e));                                 \
+    } while (0)
+
+/* With descriptors free again, waiting works (on the direction of s that
+   did not fail), and the library has made its one epoll instance. */
+static void assert_waiting_works_again(int s[2])
+{
+    char buf[16];
+    struct tu_op op = {.kind = TU_BRECV,
+                       .h = s[1],
+                       .buf = buf,
+                       .len = 5,
+                       .deadline = now() + 10000};
+    child_op_blocked(&op);
+    RC_OK(bsend(s[0], "hello", 5, now() + 5000));
+    child_op_join(&op);
+    RC_CHECK(op.rc == 0 && memcmp(buf, "hello", 5) == 0,
+             "blocked brecv after recovery: %d %s", op.rc, tu_errname(op.err));
+    RC_FAILS(brecv(s[1], buf, 1, now() + 20), ETIMEDOUT);
+    RC_CHECK(rel_count_epoll_fds() == 1, "%d epoll instances, expected 1",
+             rel_count_epoll_fds());
+}
+
 /* The library has never waited in this child: with no descriptor free, the
    first call that has to wait cannot make its epoll instance. */
 static void first_wait_child(void *arg)
@@ -53,11 +86,7 @@ static void first_wait_child(void *arg)
     int nf = rel_exhaust_fds(filler, MAXFILL, 8);
     RC_CHECK(nf > 0, "could not exhaust descriptors");
     char buf[16];
-    errno = 0;
-    int rc = brecv(s[0], buf, 1, now() + 200);
-    RC_CHECK(rc == -1 && (errno == EMFILE || errno == ENOMEM),
-             "brecv needing the first wait: %d %s, expected EMFILE or ENOMEM",
-             rc, tu_errname(errno));
+    FIRST_WAIT_FAILS(brecv(s[0], buf, 1, now() + 200));
     /* Nothing half made: no epoll instance, no I/O thread. */
     nf = rel_release_fds(filler, nf, 1);
     RC_CHECK(rel_count_epoll_fds() == 0, "epoll instance left behind");
@@ -71,31 +100,11 @@ static void first_wait_child(void *arg)
     /* The same for a sender that has to wait and for recvfd. */
     size_t big = 8 << 20;
     char *data = calloc(1, big);
-    errno = 0;
-    rc = bsend(u[0], data, big, now() + 200);
-    RC_CHECK(rc == -1 && (errno == EMFILE || errno == ENOMEM),
-             "bsend needing the first wait: %d %s", rc, tu_errname(errno));
-    errno = 0;
-    rc = ipc_recvfd(t[0], now() + 200);
-    RC_CHECK(rc == -1 && (errno == EMFILE || errno == ENOMEM),
-             "ipc_recvfd needing the first wait: %d %s", rc,
-             tu_errname(errno));
-    /* Descriptors free again: waiting works, on the other directions. */
-    nf = rel_release_fds(filler, nf, nf);
-    struct tu_op op = {.kind = TU_BRECV,
-                       .h = s[1],
-                       .buf = buf,
-                       .len = 5,
-                       .deadline = now() + 10000};
-    child_op_blocked(&op);
-    RC_OK(bsend(s[0], "hello", 5, now() + 5000));
-    child_op_join(&op);
-    RC_CHECK(op.rc == 0 && memcmp(buf, "hello", 5) == 0,
-             "blocked brecv after recovery: %d %s", op.rc, tu_errname(op.err));
-    RC_FAILS(brecv(s[1], buf, 1, now() + 20), ETIMEDOUT);
-    RC_CHECK(rel_count_epoll_fds() == 1, "%d epoll instances, expected 1",
-             rel_count_epoll_fds());
+    FIRST_WAIT_FAILS(bsend(u[0], data, big, now() + 200));
+    FIRST_WAIT_FAILS(ipc_recvfd(t[0], now() + 200));
     free(data);
+    nf = rel_release_fds(filler, nf, nf);
+    assert_waiting_works_again(s);
     RC_OK(hclose(s[0]));
     RC_OK(hclose(s[1]));
     RC_OK(hclose(t[0]));

@@ -86,62 +86,80 @@ static void close_if(int h)
         RC_OK(hclose(h));
 }
 
-/* The session: every kind of call that makes an object or may allocate.
-   A call that failed leaves out what depends on it. */
-static void session(void)
-{
+/* What the session made: -1 where the call failed or was left out. The
+   _mem objects live in the storage here until they are closed. */
+struct made {
     char path[TU_PATH_MAX], mpath[TU_PATH_MAX];
     struct ipc_listener_storage lmem;
     struct ipc_storage cmem, amem;
     struct ipc_pair_storage pmem;
-    int p[2] = {-1, -1}, q[2] = {-1, -1}, rc, ls = -1, lm = -1, c = -1,
-        cm = -1, a = -1, am = -1, w = -1, fd = -1;
-    char buf[16];
-    CALL(rc, ipc_pair(p));
+    int p[2], q[2], ls, lm, c, cm, a, am;
+};
+
+/* Every call that makes an object. */
+static void make_objects(struct made *m)
+{
+    int rc;
+    CALL(rc, ipc_pair(m->p));
     if (rc < 0)
-        p[0] = p[1] = -1;
-    CALL(rc, ipc_pair_mem(&pmem, q));
+        m->p[0] = m->p[1] = -1;
+    CALL(rc, ipc_pair_mem(&m->pmem, m->q));
     if (rc < 0)
-        q[0] = q[1] = -1;
-    CALL(ls, ipc_listen(tu_path(path, "nomem"), 8));
-    if (ls < 0) {
+        m->q[0] = m->q[1] = -1;
+    CALL(m->ls, ipc_listen(tu_path(m->path, "nomem"), 8));
+    if (m->ls < 0) {
         /* A failed listen leaves no file behind. */
         struct stat st;
-        RC_CHECK(stat(path, &st) == -1 && errno == ENOENT,
-                 "failed ipc_listen left %s", path);
+        RC_CHECK(stat(m->path, &st) == -1 && errno == ENOENT,
+                 "failed ipc_listen left %s", m->path);
     }
-    CALL(lm, ipc_listen_mem(tu_path(mpath, "nomem-mem"), 8, &lmem));
-    if (ls >= 0) {
+    CALL(m->lm, ipc_listen_mem(tu_path(m->mpath, "nomem-mem"), 8, &m->lmem));
+    if (m->ls >= 0) {
         /* An accept waits only for a connection that was made. */
-        CALL(c, ipc_connect(path, now() + 5000));
-        if (c >= 0)
-            CALL(a, ipc_accept(ls, now() + 5000));
-        CALL(cm, ipc_connect_mem(path, &cmem, now() + 5000));
-        if (cm >= 0)
-            CALL(am, ipc_accept_mem(ls, &amem, now() + 5000));
+        CALL(m->c, ipc_connect(m->path, now() + 5000));
+        if (m->c >= 0)
+            CALL(m->a, ipc_accept(m->ls, now() + 5000));
+        CALL(m->cm, ipc_connect_mem(m->path, &m->cmem, now() + 5000));
+        if (m->cm >= 0)
+            CALL(m->am, ipc_accept_mem(m->ls, &m->amem, now() + 5000));
     }
+}
+
+/* Waits, transfers, descriptor passing and the orderly end, on what
+   make_objects made. */
+static void use_objects(struct made *m)
+{
+    char buf[16];
+    int rc, fd;
     /* The first wait starts the poller (epoll instance, I/O threads). */
-    if (p[0] >= 0) {
-        CALL_LATE_RECV(rc, p[0], p[1]);
-        CALL(rc, bsend(p[0], "abc", 3, now() + 5000));
-        CALL(rc, brecv(p[1], buf, 3, now() + 5000));
+    if (m->p[0] >= 0) {
+        CALL_LATE_RECV(rc, m->p[0], m->p[1]);
+        CALL(rc, bsend(m->p[0], "abc", 3, now() + 5000));
+        CALL(rc, brecv(m->p[1], buf, 3, now() + 5000));
     }
-    if (c >= 0 && a >= 0) {
-        CALL(rc, bsend(c, "data", 4, now() + 5000));
-        CALL(rc, brecv(a, buf, 4, now() + 5000));
+    if (m->c >= 0 && m->a >= 0) {
+        CALL(rc, bsend(m->c, "data", 4, now() + 5000));
+        CALL(rc, brecv(m->a, buf, 4, now() + 5000));
         int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
         RC_CHECK(null >= 0, "open /dev/null");
-        CALL(rc, ipc_sendfd(a, null, now() + 5000));
+        CALL(rc, ipc_sendfd(m->a, null, now() + 5000));
         close(null);
-        CALL(fd, ipc_recvfd(c, now() + 5000));
+        CALL(fd, ipc_recvfd(m->c, now() + 5000));
         if (fd >= 0)
             close(fd);
-        CALL(rc, ipc_done(c, now() + 5000));
-        CALL(rc, ipc_close(a, now() + 5000));
-        a = -1; /* closed, whatever it returned */
+        CALL(rc, ipc_done(m->c, now() + 5000));
+        CALL(rc, ipc_close(m->a, now() + 5000));
+        m->a = -1; /* closed, whatever it returned */
     }
-    /* After any failure above, a new connection and a wait still work
-       (unless this step has the failing allocation itself). */
+}
+
+/* After any failure before, a new connection and a wait still work (unless
+   this step has the failing allocation itself); and wrapping a raw socket
+   allocates the object too. */
+static void make_more(void)
+{
+    char buf[16];
+    int rc, w;
     int r[2];
     CALL(rc, ipc_pair(r));
     if (rc == 0) {
@@ -149,7 +167,6 @@ static void session(void)
         close_if(r[0]);
         close_if(r[1]);
     }
-    /* Wrapping a raw socket allocates the object too. */
     int raw[2];
     RC_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, raw) == 0,
              "socketpair");
@@ -158,17 +175,34 @@ static void session(void)
         close(raw[0]); /* on failure the descriptor stays the caller's */
     close(raw[1]);
     close_if(w);
-    close_if(c);
-    close_if(a);
-    close_if(cm);
-    close_if(am);
-    close_if(p[0]);
-    close_if(p[1]);
-    close_if(q[0]);
-    close_if(q[1]);
-    if (ls >= 0)
-        RC_OK(ipc_close(ls, 0));
-    close_if(lm);
+}
+
+static void close_objects(struct made *m)
+{
+    close_if(m->c);
+    close_if(m->a);
+    close_if(m->cm);
+    close_if(m->am);
+    close_if(m->p[0]);
+    close_if(m->p[1]);
+    close_if(m->q[0]);
+    close_if(m->q[1]);
+    if (m->ls >= 0)
+        RC_OK(ipc_close(m->ls, 0));
+    close_if(m->lm);
+}
+
+/* The session: every kind of call that makes an object or may allocate,
+   always in the same order, so that allocation N is the same call in every
+   run. A call that failed leaves out what depends on it. */
+static void session(void)
+{
+    struct made m = {.p = {-1, -1}, .q = {-1, -1}, .ls = -1, .lm = -1,
+                     .c = -1, .cm = -1, .a = -1, .am = -1};
+    make_objects(&m);
+    use_objects(&m);
+    make_more();
+    close_objects(&m);
 }
 
 static void session_child(void *arg)
