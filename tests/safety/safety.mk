@@ -1,0 +1,16 @@
+# Safety suites (tests/safety/): tdill inside a larger program. pthread_cancel
+# in every blocking call, fork at any moment, exit with threads blocked,
+# closed standard descriptors, and dlopen/dlclose cycles from a host that
+# does not link tdill.
+if HAVE_CHECK
+SF_SRC = tests/safety/safety.c tests/safety/safety.h $(TU_SRC)
+
+SF_CHECKS = tests/safety/test_cancel_stream
+check_PROGRAMS += $(SF_CHECKS)
+TESTS += $(SF_CHECKS)
+
+tests_safety_test_cancel_stream_SOURCES = tests/safety/test_cancel_stream.c \
+	$(SF_SRC)
+tests_safety_test_cancel_stream_CFLAGS = $(TU_CFLAGS)
+tests_safety_test_cancel_stream_LDADD = $(TU_LDADD)
+endif
