@@ -5,7 +5,7 @@
 if HAVE_CHECK
 SF_SRC = tests/safety/safety.c tests/safety/safety.h $(TU_SRC)
 
-SF_CHECKS = tests/safety/test_cancel_stream
+SF_CHECKS = tests/safety/test_cancel_stream tests/safety/test_cancel_ipc
 check_PROGRAMS += $(SF_CHECKS)
 TESTS += $(SF_CHECKS)
 
@@ -13,4 +13,9 @@ tests_safety_test_cancel_stream_SOURCES = tests/safety/test_cancel_stream.c \
 	$(SF_SRC)
 tests_safety_test_cancel_stream_CFLAGS = $(TU_CFLAGS)
 tests_safety_test_cancel_stream_LDADD = $(TU_LDADD)
+
+tests_safety_test_cancel_ipc_SOURCES = tests/safety/test_cancel_ipc.c \
+	$(SF_SRC)
+tests_safety_test_cancel_ipc_CFLAGS = $(TU_CFLAGS)
+tests_safety_test_cancel_ipc_LDADD = $(TU_LDADD)
 endif
