@@ -5,7 +5,8 @@
 if HAVE_CHECK
 SF_SRC = tests/safety/safety.c tests/safety/safety.h $(TU_SRC)
 
-SF_CHECKS = tests/safety/test_cancel_stream tests/safety/test_cancel_ipc
+SF_CHECKS = tests/safety/test_cancel_stream tests/safety/test_cancel_ipc \
+	tests/safety/test_fork_any_time
 check_PROGRAMS += $(SF_CHECKS)
 TESTS += $(SF_CHECKS)
 
@@ -18,4 +19,16 @@ tests_safety_test_cancel_ipc_SOURCES = tests/safety/test_cancel_ipc.c \
 	$(SF_SRC)
 tests_safety_test_cancel_ipc_CFLAGS = $(TU_CFLAGS)
 tests_safety_test_cancel_ipc_LDADD = $(TU_LDADD)
+
+# With the coroutine front-end, fork is also tried while coroutines and
+# bundles are being closed (SF_CORO).
+tests_safety_test_fork_any_time_SOURCES = tests/safety/test_fork_any_time.c \
+	$(SF_SRC)
+tests_safety_test_fork_any_time_CFLAGS = $(TU_CFLAGS)
+if ENABLE_CORO
+tests_safety_test_fork_any_time_CPPFLAGS = $(AM_CPPFLAGS) -DSF_CORO
+tests_safety_test_fork_any_time_LDADD = libtdill_coro.la $(TU_LDADD)
+else
+tests_safety_test_fork_any_time_LDADD = $(TU_LDADD)
+endif
 endif
