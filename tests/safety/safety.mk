@@ -6,7 +6,7 @@ if HAVE_CHECK
 SF_SRC = tests/safety/safety.c tests/safety/safety.h $(TU_SRC)
 
 SF_CHECKS = tests/safety/test_cancel_stream tests/safety/test_cancel_ipc \
-	tests/safety/test_fork_any_time
+	tests/safety/test_fork_any_time tests/safety/test_exit_stdio
 check_PROGRAMS += $(SF_CHECKS)
 TESTS += $(SF_CHECKS)
 
@@ -30,5 +30,16 @@ tests_safety_test_fork_any_time_CPPFLAGS = $(AM_CPPFLAGS) -DSF_CORO
 tests_safety_test_fork_any_time_LDADD = libtdill_coro.la $(TU_LDADD)
 else
 tests_safety_test_fork_any_time_LDADD = $(TU_LDADD)
+endif
+
+# With the coroutine front-end, a coroutine also sleeps at exit (SF_CORO).
+tests_safety_test_exit_stdio_SOURCES = tests/safety/test_exit_stdio.c \
+	$(SF_SRC)
+tests_safety_test_exit_stdio_CFLAGS = $(TU_CFLAGS)
+if ENABLE_CORO
+tests_safety_test_exit_stdio_CPPFLAGS = $(AM_CPPFLAGS) -DSF_CORO
+tests_safety_test_exit_stdio_LDADD = libtdill_coro.la $(TU_LDADD)
+else
+tests_safety_test_exit_stdio_LDADD = $(TU_LDADD)
 endif
 endif
