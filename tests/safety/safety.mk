@@ -6,7 +6,8 @@ if HAVE_CHECK
 SF_SRC = tests/safety/safety.c tests/safety/safety.h $(TU_SRC)
 
 SF_CHECKS = tests/safety/test_cancel_stream tests/safety/test_cancel_ipc \
-	tests/safety/test_fork_any_time tests/safety/test_exit_stdio
+	tests/safety/test_fork_any_time tests/safety/test_exit_stdio \
+	tests/safety/test_unload
 check_PROGRAMS += $(SF_CHECKS)
 TESTS += $(SF_CHECKS)
 
@@ -42,4 +43,22 @@ tests_safety_test_exit_stdio_LDADD = libtdill_coro.la $(TU_LDADD)
 else
 tests_safety_test_exit_stdio_LDADD = $(TU_LDADD)
 endif
+
+# The plugin: a shared object that links libtdill, never installed.
+# test_unload, which links no tdill, loads it and libtdill from the build
+# tree; the run path lets the plugin find the uninstalled libtdill.
+check_LTLIBRARIES = tests/safety/libplugin.la
+tests_safety_libplugin_la_SOURCES = tests/safety/plugin.c
+tests_safety_libplugin_la_LIBADD = libtdill.la
+tests_safety_libplugin_la_LDFLAGS = -module -avoid-version -rpath /nowhere \
+	-no-undefined -Wl,-rpath,$(abs_top_builddir)/.libs
+
+tests_safety_test_unload_SOURCES = tests/safety/test_unload.c
+tests_safety_test_unload_CPPFLAGS = \
+	-DSF_PLUGIN_PATH='"$(abs_top_builddir)/tests/safety/.libs/libplugin.so"' \
+	-DSF_TDILL_PATH='"$(abs_top_builddir)/.libs/libtdill.so"'
+tests_safety_test_unload_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_safety_test_unload_LDADD = $(CHECK_LIBS) -ldl
+EXTRA_tests_safety_test_unload_DEPENDENCIES = tests/safety/libplugin.la \
+	libtdill.la
 endif
