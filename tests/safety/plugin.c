@@ -15,7 +15,7 @@ int plugin_run(void)
         return 1;
     /* A wait: the library starts its I/O threads. */
     errno = 0;
-    if (brecv(s[0], &c, 1, now() + 10) != -1 || errno != ETIMEDOUT)
+    if (brecv(s[0], &c, 1, now() + 50) != -1 || errno != ETIMEDOUT)
         return 2;
     if (bsend(s[0], "x", 1, now() + 1000) != 0)
         return 3;

@@ -95,7 +95,7 @@ static int tdill_cycle(void)
     if (pair_fn(s) != 0)
         rc = 1;
     /* A wait: the library starts its I/O threads. */
-    else if (recv_fn(s[0], &c, 1, now_fn() + 10) != -1 || errno != ETIMEDOUT)
+    else if (recv_fn(s[0], &c, 1, now_fn() + 50) != -1 || errno != ETIMEDOUT)
         rc = 2;
     else if (hclose_fn(s[0]) != 0 || hclose_fn(s[1]) != 0)
         rc = 3;
@@ -106,14 +106,21 @@ static int tdill_cycle(void)
 static void check_cycles(int (*cycle)(void), int n, const char *what)
 {
     int t0 = count_threads(), f0 = count_fds();
-    int rc = cycle();
-    ck_assert_msg(rc == 0, "%s: the first cycle failed at step %d", what, rc);
+    /* A cycle whose wait ended while the library still spun, before it
+       parked, has started no thread; one of the next few will. */
+    int rc, done = 0;
+    do {
+        rc = cycle();
+        done++;
+        ck_assert_msg(rc == 0, "%s: cycle %d failed at step %d", what, done,
+                      rc);
+    } while (count_threads() == t0 && done < 5 && done < n);
     int t1 = count_threads(), f1 = count_fds();
-    ck_assert_msg(t1 - t0 <= io_threads(), "%s: one cycle left %d threads",
-                  what, t1 - t0);
-    ck_assert_msg(f1 - f0 <= 1, "%s: one cycle left %d descriptors", what,
-                  f1 - f0);
-    for (int i = 1; i < n; i++) {
+    ck_assert_msg(t1 - t0 <= io_threads(), "%s: %d cycles left %d threads",
+                  what, done, t1 - t0);
+    ck_assert_msg(f1 - f0 <= 1, "%s: %d cycles left %d descriptors", what,
+                  done, f1 - f0);
+    for (int i = done; i < n; i++) {
         rc = cycle();
         ck_assert_msg(rc == 0, "%s: cycle %d failed at step %d", what, i + 1,
                       rc);
@@ -126,9 +133,10 @@ static void check_cycles(int (*cycle)(void), int n, const char *what)
         nanosleep(&ms, NULL);
     }
     ck_assert_msg(count_threads() == t1 && count_fds() == f1,
-                  "%s: after %d cycles %d threads and %d descriptors; after "
-                  "the first %d and %d (before it %d and %d)",
-                  what, n, count_threads(), count_fds(), t1, f1, t0, f0);
+                  "%s: %d threads and %d descriptors after %d cycles, %d and "
+                  "%d after %d, %d and %d before any",
+                  what, count_threads(), count_fds(), n, t1, f1, done, t0,
+                  f0);
 }
 
 START_TEST(plugin_load_use_unload_cycles_leave_one_set_of_threads_and_fds)
