@@ -4,6 +4,14 @@
 # does not link tdill.
 if HAVE_CHECK
 SF_SRC = tests/safety/safety.c tests/safety/safety.h $(TU_SRC)
+# With the coroutine front-end, the fork and exit tests cover coroutines too.
+if ENABLE_CORO
+SF_CORO_CPPFLAGS = -DSF_CORO
+SF_CORO_LDADD = libtdill_coro.la
+else
+SF_CORO_CPPFLAGS =
+SF_CORO_LDADD =
+endif
 
 SF_CHECKS = tests/safety/test_cancel_stream tests/safety/test_cancel_ipc \
 	tests/safety/test_fork_any_time tests/safety/test_exit_stdio \
@@ -25,24 +33,16 @@ tests_safety_test_cancel_ipc_LDADD = $(TU_LDADD)
 # bundles are being closed (SF_CORO).
 tests_safety_test_fork_any_time_SOURCES = tests/safety/test_fork_any_time.c \
 	$(SF_SRC)
+tests_safety_test_fork_any_time_CPPFLAGS = $(AM_CPPFLAGS) $(SF_CORO_CPPFLAGS)
 tests_safety_test_fork_any_time_CFLAGS = $(TU_CFLAGS)
-if ENABLE_CORO
-tests_safety_test_fork_any_time_CPPFLAGS = $(AM_CPPFLAGS) -DSF_CORO
-tests_safety_test_fork_any_time_LDADD = libtdill_coro.la $(TU_LDADD)
-else
-tests_safety_test_fork_any_time_LDADD = $(TU_LDADD)
-endif
+tests_safety_test_fork_any_time_LDADD = $(SF_CORO_LDADD) $(TU_LDADD)
 
 # With the coroutine front-end, a coroutine also sleeps at exit (SF_CORO).
 tests_safety_test_exit_stdio_SOURCES = tests/safety/test_exit_stdio.c \
 	$(SF_SRC)
+tests_safety_test_exit_stdio_CPPFLAGS = $(AM_CPPFLAGS) $(SF_CORO_CPPFLAGS)
 tests_safety_test_exit_stdio_CFLAGS = $(TU_CFLAGS)
-if ENABLE_CORO
-tests_safety_test_exit_stdio_CPPFLAGS = $(AM_CPPFLAGS) -DSF_CORO
-tests_safety_test_exit_stdio_LDADD = libtdill_coro.la $(TU_LDADD)
-else
-tests_safety_test_exit_stdio_LDADD = $(TU_LDADD)
-endif
+tests_safety_test_exit_stdio_LDADD = $(SF_CORO_LDADD) $(TU_LDADD)
 
 # The plugin: a shared object that links libtdill, never installed.
 # test_unload, which links no tdill, loads it and libtdill from the build
