@@ -101,6 +101,48 @@ TDILL_EXPORT int tdill_ipc_recvfd(int s, int64_t deadline);
 TDILL_EXPORT int tdill_ipc_peercred(int s, pid_t *pid, uid_t *uid, gid_t *gid);
 
 /******************************************************************************/
+/*  Channels: unbuffered rendezvous between any threads and coroutines       */
+/******************************************************************************/
+
+#define TDILL_CHSEND 1
+#define TDILL_CHRECV 2
+
+/* One operation of a choose(): op is TDILL_CHSEND or TDILL_CHRECV. */
+struct tdill_chclause {
+    int op;
+    int ch;
+    void *val;
+    size_t len;
+};
+
+/* Opaque room for a channel (both ends); see tdill_chmake_mem. */
+struct tdill_chstorage {
+    char _[192];
+} TDILL_ALIGN;
+
+TDILL_EXPORT int tdill_chmake(int chv[2]);
+TDILL_EXPORT int tdill_chmake_mem(struct tdill_chstorage *mem, int chv[2]);
+TDILL_EXPORT int tdill_chsend(int ch, const void *val, size_t len,
+                              int64_t deadline);
+TDILL_EXPORT int tdill_chrecv(int ch, void *val, size_t len,
+                              int64_t deadline);
+TDILL_EXPORT int tdill_chdone(int ch);
+TDILL_EXPORT int tdill_choose(struct tdill_chclause *clauses, int nclauses,
+                              int64_t deadline);
+
+/* libdill's dill_ spellings of the channel API. */
+#define DILL_CHSEND TDILL_CHSEND
+#define DILL_CHRECV TDILL_CHRECV
+#define dill_chclause tdill_chclause
+#define dill_chstorage tdill_chstorage
+#define dill_chmake tdill_chmake
+#define dill_chmake_mem tdill_chmake_mem
+#define dill_chsend tdill_chsend
+#define dill_chrecv tdill_chrecv
+#define dill_chdone tdill_chdone
+#define dill_choose tdill_choose
+
+/******************************************************************************/
 /*  libdill's plain names                                                     */
 /******************************************************************************/
 
@@ -133,6 +175,16 @@ TDILL_EXPORT int tdill_ipc_peercred(int s, pid_t *pid, uid_t *uid, gid_t *gid);
 #define ipc_sendfd tdill_ipc_sendfd
 #define ipc_recvfd tdill_ipc_recvfd
 #define ipc_peercred tdill_ipc_peercred
+#define CHSEND TDILL_CHSEND
+#define CHRECV TDILL_CHRECV
+#define chclause tdill_chclause
+#define chstorage tdill_chstorage
+#define chmake tdill_chmake
+#define chmake_mem tdill_chmake_mem
+#define chsend tdill_chsend
+#define chrecv tdill_chrecv
+#define chdone tdill_chdone
+#define choose tdill_choose
 #endif
 
 #ifdef __cplusplus

@@ -1,0 +1,83 @@
+#ifndef TD_CHAN_H
+#define TD_CHAN_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "handle.h"
+#include "wait.h"
+
+/*
+ * Channels: libdill's unbuffered rendezvous, between any threads and any
+ * coroutines. A channel has two ends, each a handle; what is sent on one
+ * end is received on the other, in both directions. Each direction is a
+ * half: half[i] holds the values travelling towards end i, that is the
+ * receivers of end i and the senders of the other end, queued in arrival
+ * order while nobody is there to meet them. chan.c owns the object,
+ * choose.c the meeting of senders and receivers.
+ */
+
+struct td_clause;
+
+/* A queue of blocked operations (td_clause), oldest first. */
+struct td_queue {
+    struct td_clause *first, *last;
+};
+
+struct td_half {
+    struct td_queue recvs; /* waiting to receive at this end */
+    struct td_queue sends; /* waiting to send towards this end */
+    bool done;             /* chdone: both fail with EPIPE from now on */
+};
+
+struct td_chan;
+
+/* What a channel handle refers to: one end of a channel. */
+struct td_chan_end {
+    struct td_chan *ch;
+    int index;    /* 0 or 1: receives from half[index] */
+    bool closing; /* hclose began: new waits fail with ECANCELED */
+};
+
+struct td_chan {
+    /* mu protects the halves, ends and every clause queued here. */
+    pthread_mutex_t mu;
+    struct td_half half[2];
+    struct td_chan_end end[2];
+    int ends;             /* ends not yet destroyed */
+    int closing;          /* ends whose hclose has begun */
+    atomic_int forking;   /* ends whose fork_prepare locked mu (see chan.c) */
+    bool heap;            /* ours to free (not chmake_mem) */
+};
+
+extern const struct td_vfs td_chan_vfs;
+
+struct td_choice;
+
+/* One operation of a blocked choose, queued in a half. */
+struct td_clause {
+    struct td_clause *prev, *next;
+    bool queued;               /* in its queue; under the channel's mu */
+    struct td_choice *choice;  /* the choose it belongs to */
+    struct td_chan_end *end;   /* the end it was made through */
+    int index;                 /* its place in the choose's array */
+    void *val;
+    size_t len;
+};
+
+/* Implemented by choose.c, used by chan.c. */
+
+/* Fails every undecided clause in q with err. Needs the channel's mu. */
+void td_queue_fail(struct td_queue *q, int err);
+
+/* Fails every undecided clause made through end e, which is being closed,
+   with err: ECANCELED (the whole choose fails), or EPIPE (as that clause's
+   outcome). Needs the channel's mu. */
+void td_chan_cancel_end(struct td_chan *ch, struct td_chan_end *e, int err);
+
+/* In a forked child: forgets clauses of choices made by other threads. */
+void td_chan_forget_others(struct td_chan *ch);
+
+#endif

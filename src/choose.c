@@ -1,0 +1,443 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "chan.h"
+#include "now.h"
+#include "tdill.h"
+
+/*
+ * Where senders and receivers meet (see chan.h). An operation first looks
+ * for a peer already waiting in the half it needs; the first one found, in
+ * arrival order, takes the value, copied directly between the two buffers.
+ * Else it queues a clause in each half it could use and parks on its
+ * choice. Whoever decides a choice (a peer, chdone, hclose of an end, the
+ * deadline, a cancellation) does so once, under the choice's mutex: that is
+ * what makes a value pass exactly once when several race for it.
+ *
+ * Lock order: a channel's mu, then a choice's mu. A choose holds all its
+ * channels' mutexes at once, taken in address order.
+ */
+
+/* Clauses kept on the stack; a longer choose allocates. */
+#define STACK_CLAUSES 8
+
+struct td_choice {
+    pthread_mutex_t mu; /* protects everything below */
+    struct td_waitlist waiters;
+    pthread_t owner; /* the thread that chose, for fork */
+    bool settled;
+    int index; /* the clause that happened; -1: none (ECANCELED, ...) */
+    int err;   /* the outcome: 0 or an errno value */
+    int left;  /* clauses still queued */
+};
+
+/* A choose in progress: its clauses, and the channels they use. */
+struct chooser {
+    struct tdill_chclause *cl;
+    int n;
+    struct td_clause *clause; /* n of them */
+    struct td_chan **chans;   /* the distinct channels, in address order */
+    int nchans;
+    struct td_choice choice;
+};
+
+/******************************************************************************/
+/*  Queues and decisions                                                      */
+/******************************************************************************/
+
+static void queue_push(struct td_queue *q, struct td_clause *c)
+{
+    c->next = NULL;
+    c->prev = q->last;
+    if (q->last)
+        q->last->next = c;
+    else
+        q->first = c;
+    q->last = c;
+    c->queued = true;
+}
+
+static void queue_remove(struct td_queue *q, struct td_clause *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        q->first = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        q->last = c->prev;
+    c->queued = false;
+}
+
+/* Settles a choice that is still open. Needs its mu. */
+static void decide(struct td_choice *c, int index, int err)
+{
+    c->settled = true;
+    c->index = index;
+    c->err = err;
+    td_wake_all(&c->waiters, TD_READY);
+}
+
+/* The queue a clause waits in: receivers at their own end's half, senders
+   at the other end's. */
+static struct td_queue *queue_of(struct td_chan_end *e, int op)
+{
+    struct td_half *h = &e->ch->half[op == TDILL_CHRECV ? e->index
+                                                        : !e->index];
+    return op == TDILL_CHRECV ? &h->recvs : &h->sends;
+}
+
+/* Meets the oldest open clause waiting in q (receivers for a sender, and
+   the reverse): copies the value, settles its choice and takes it off the
+   queue. Returns 0, EMSGSIZE (sizes differ: both fail) or EAGAIN (nobody
+   there). Needs the channel's mu. */
+static int meet(struct td_queue *q, void *val, size_t len, bool sending)
+{
+    for (struct td_clause *p = q->first; p; p = p->next) {
+        struct td_choice *c = p->choice;
+        pthread_mutex_lock(&c->mu);
+        if (c->settled) { /* being withdrawn */
+            pthread_mutex_unlock(&c->mu);
+            continue;
+        }
+        int rc = p->len == len ? 0 : EMSGSIZE;
+        if (rc == 0 && len)
+            memcpy(sending ? p->val : val, sending ? val : p->val, len);
+        queue_remove(q, p);
+        c->left--;
+        decide(c, p->index, rc);
+        pthread_mutex_unlock(&c->mu);
+        return rc;
+    }
+    return EAGAIN;
+}
+
+void td_queue_fail(struct td_queue *q, int err)
+{
+    for (struct td_clause *p = q->first; p; p = p->next) {
+        pthread_mutex_lock(&p->choice->mu);
+        if (!p->choice->settled)
+            decide(p->choice, p->index, err);
+        pthread_mutex_unlock(&p->choice->mu);
+    }
+}
+
+/* NB: ECANCELED settles the whole choose (index -1), as a cancelled
+   coroutine's does in libdill. */
+void td_chan_cancel_end(struct td_chan *ch, struct td_chan_end *e, int err)
+{
+    for (int i = 0; i < 4; i++) {
+        struct td_half *h = &ch->half[i / 2];
+        struct td_queue *q = i % 2 ? &h->sends : &h->recvs;
+        for (struct td_clause *p = q->first; p; p = p->next) {
+            if (p->end != e)
+                continue;
+            pthread_mutex_lock(&p->choice->mu);
+            if (!p->choice->settled)
+                decide(p->choice, err == ECANCELED ? -1 : p->index, err);
+            pthread_mutex_unlock(&p->choice->mu);
+        }
+    }
+}
+
+void td_chan_forget_others(struct td_chan *ch)
+{
+    for (int i = 0; i < 4; i++) {
+        struct td_half *h = &ch->half[i / 2];
+        struct td_queue *q = i % 2 ? &h->sends : &h->recvs;
+        struct td_clause *p = q->first;
+        while (p) {
+            struct td_clause *next = p->next;
+            if (!pthread_equal(p->choice->owner, pthread_self()))
+                queue_remove(q, p);
+            p = next;
+        }
+    }
+}
+
+/******************************************************************************/
+/*  One choose                                                                */
+/******************************************************************************/
+
+/* Checks one clause and takes a reference on its channel end. Errors in
+   libdill's order: the handle, then the arguments. */
+static int acquire_one(const struct tdill_chclause *cl, struct td_clause *c)
+{
+    void *obj;
+    int rc = td_handle_acquire(cl->ch, &td_chan_vfs, &obj);
+    if (rc)
+        return rc;
+    if ((cl->op != TDILL_CHSEND && cl->op != TDILL_CHRECV) ||
+        (cl->len && !cl->val)) {
+        td_handle_release(cl->ch);
+        return EINVAL;
+    }
+    c->end = obj;
+    c->queued = false;
+    return 0;
+}
+
+static void release_first(struct chooser *k, int n)
+{
+    for (int i = 0; i < n; i++)
+        td_handle_release(k->cl[i].ch);
+}
+
+/* Returns -1 when every clause is fine and referenced, else the index of
+   the first that is not, its error in *err, and nothing held. */
+static int acquire_all(struct chooser *k, int *err)
+{
+    for (int i = 0; i < k->n; i++) {
+        *err = acquire_one(&k->cl[i], &k->clause[i]);
+        if (*err) {
+            release_first(k, i);
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* The distinct channels of the clauses, in address order: the order their
+   mutexes are taken in, so that two chooses never wait for each other. */
+static void collect_chans(struct chooser *k)
+{
+    k->nchans = 0;
+    for (int i = 0; i < k->n; i++) {
+        struct td_chan *ch = k->clause[i].end->ch;
+        int j = k->nchans;
+        while (j > 0 && (uintptr_t)k->chans[j - 1] > (uintptr_t)ch)
+            j--;
+        if (j > 0 && k->chans[j - 1] == ch)
+            continue;
+        memmove(&k->chans[j + 1], &k->chans[j],
+                (size_t)(k->nchans - j) * sizeof(*k->chans));
+        k->chans[j] = ch;
+        k->nchans++;
+    }
+}
+
+static void lock_all(struct chooser *k)
+{
+    for (int i = 0; i < k->nchans; i++)
+        pthread_mutex_lock(&k->chans[i]->mu);
+}
+
+static void unlock_all(struct chooser *k)
+{
+    for (int i = k->nchans - 1; i >= 0; i--)
+        pthread_mutex_unlock(&k->chans[i]->mu);
+}
+
+/* The first clause, in array order, that can happen now: done, its index
+   returned and its outcome in *err. -1 if none can. Needs every mu. */
+static int try_now(struct chooser *k, int *err)
+{
+    for (int i = 0; i < k->n; i++) {
+        struct tdill_chclause *cl = &k->cl[i];
+        struct td_chan_end *e = k->clause[i].end;
+        bool sending = cl->op == TDILL_CHSEND;
+        struct td_half *h = &e->ch->half[sending ? !e->index : e->index];
+        if (h->done) {
+            *err = EPIPE;
+            return i;
+        }
+        int rc = meet(sending ? &h->recvs : &h->sends, cl->val, cl->len,
+                      sending);
+        if (rc != EAGAIN) {
+            *err = rc;
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Is an end of the choose being closed? Needs every mu. */
+static bool closing(const struct chooser *k)
+{
+    for (int i = 0; i < k->n; i++)
+        if (k->clause[i].end->closing)
+            return true;
+    return false;
+}
+
+/* Queues a clause in each half the choose could use. Needs every mu. */
+static void enqueue_all(struct chooser *k)
+{
+    struct td_choice *c = &k->choice;
+    pthread_mutex_init(&c->mu, NULL);
+    c->waiters.first = NULL;
+    c->owner = pthread_self();
+    c->settled = false;
+    c->index = -1;
+    c->err = 0;
+    c->left = k->n;
+    for (int i = 0; i < k->n; i++) {
+        struct td_clause *p = &k->clause[i];
+        p->choice = c;
+        p->index = i;
+        p->val = k->cl[i].val;
+        p->len = k->cl[i].len;
+        queue_push(queue_of(p->end, k->cl[i].op), p);
+    }
+}
+
+/* Settles the choice if nobody has yet: the deadline passed or the caller
+   was cancelled. A value already handed over wins: it is never lost. */
+static void settle_alone(struct td_choice *c, int err)
+{
+    if (!c->settled) {
+        c->settled = true;
+        c->index = -1;
+        c->err = err;
+    }
+}
+
+static void wait_settled(struct td_choice *c, int64_t deadline)
+{
+    pthread_mutex_lock(&c->mu);
+    while (!c->settled) {
+        enum td_wait_state st =
+            td_wait_in(&c->waiters, &c->mu, 0, deadline, true);
+        if (st == TD_CANCELED)
+            settle_alone(c, ECANCELED);
+        else if (st == TD_WAITING)
+            settle_alone(c, ETIMEDOUT);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Takes the choice's clauses off their queues, once it is settled: no
+   peer can find them after that. */
+static void withdraw_all(struct chooser *k)
+{
+    if (k->choice.left == 0)
+        return; /* a one-clause choose its peer took off already */
+    lock_all(k);
+    for (int i = 0; i < k->n; i++) {
+        struct td_clause *p = &k->clause[i];
+        if (p->queued)
+            queue_remove(queue_of(p->end, k->cl[i].op), p);
+    }
+    unlock_all(k);
+}
+
+/* A thread cancelled while it waits: settled as cancelled unless a peer
+   got there first, withdrawn, references given back. */
+static void undo_wait(void *obj, int unused)
+{
+    (void)unused;
+    struct chooser *k = obj;
+    pthread_mutex_lock(&k->choice.mu);
+    settle_alone(&k->choice, ECANCELED);
+    pthread_mutex_unlock(&k->choice.mu);
+    withdraw_all(k);
+    release_first(k, k->n);
+    if (k->n > STACK_CLAUSES) {
+        free(k->clause);
+        free(k->chans);
+    }
+}
+
+/* Waits until a clause happens or the choose fails; returns as choose. */
+static int wait_choice(struct chooser *k, int64_t deadline, int *err)
+{
+    td_call_hold(undo_wait, k, 0);
+    wait_settled(&k->choice, deadline);
+    withdraw_all(k);
+    td_call_drop();
+    pthread_mutex_destroy(&k->choice.mu);
+    *err = k->choice.err;
+    return k->choice.index;
+}
+
+/* Returns the index of the clause that happened (or failed: *err), or -1
+   with *err. The clauses' storage is on the stack unless there are many. */
+static int choose_with(struct chooser *k, int64_t deadline, int *err)
+{
+    int i = acquire_all(k, err);
+    if (i >= 0)
+        return i;
+    collect_chans(k);
+    lock_all(k);
+    i = try_now(k, err);
+    if (i < 0 && closing(k))
+        *err = ECANCELED; /* it could never be woken */
+    else if (i < 0 && td_expired(deadline))
+        *err = ETIMEDOUT;
+    else if (i < 0)
+        enqueue_all(k);
+    unlock_all(k);
+    if (i < 0 && *err == 0)
+        i = wait_choice(k, deadline, err);
+    release_first(k, k->n);
+    return i;
+}
+
+static int choose_common(struct tdill_chclause *cl, int n, int64_t deadline,
+                         int *err)
+{
+    struct td_clause clause[STACK_CLAUSES];
+    struct td_chan *chans[STACK_CLAUSES];
+    struct chooser k = {.cl = cl, .n = n, .clause = clause, .chans = chans};
+    if (n > STACK_CLAUSES) {
+        k.clause = malloc((size_t)n * sizeof(*k.clause));
+        k.chans = malloc((size_t)n * sizeof(*k.chans));
+        if (!k.clause || !k.chans) {
+            free(k.clause);
+            free(k.chans);
+            *err = ENOMEM;
+            return -1;
+        }
+    }
+    *err = 0;
+    int i = choose_with(&k, td_deadline_ns(deadline), err);
+    if (n > STACK_CLAUSES) {
+        free(k.clause);
+        free(k.chans);
+    }
+    return i;
+}
+
+/******************************************************************************/
+/*  The calls                                                                 */
+/******************************************************************************/
+
+/* Like libdill: the index of the clause that happened, with errno 0, or of
+   one that failed, with its errno; -1 with errno when none did. */
+TDILL_EXPORT int tdill_choose(struct tdill_chclause *clauses, int nclauses,
+                              int64_t deadline)
+{
+    int err, i = -1;
+    err = td_call_begin(TD_CANCEL_POINT | TD_MAY_WAIT);
+    if (err == 0 && (nclauses < 0 || (nclauses && !clauses)))
+        err = EINVAL;
+    if (err == 0)
+        i = choose_common(clauses, nclauses, deadline, &err);
+    td_call_end();
+    errno = err;
+    return i;
+}
+
+static int one(int op, int ch, void *val, size_t len, int64_t deadline)
+{
+    struct tdill_chclause cl = {op, ch, val, len};
+    int err = td_call_begin(TD_CANCEL_POINT | TD_MAY_WAIT);
+    if (err == 0)
+        choose_common(&cl, 1, deadline, &err);
+    td_call_end();
+    return err ? td_fail(err) : 0;
+}
+
+TDILL_EXPORT int tdill_chsend(int ch, const void *val, size_t len,
+                              int64_t deadline)
+{
+    return one(TDILL_CHSEND, ch, (void *)val, len, deadline);
+}
+
+TDILL_EXPORT int tdill_chrecv(int ch, void *val, size_t len, int64_t deadline)
+{
+    return one(TDILL_CHRECV, ch, val, len, deadline);
+}
