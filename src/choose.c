@@ -5,6 +5,7 @@
 #include "api.h"
 #include "chan.h"
 #include "now.h"
+#include "spin.h"
 #include "tdill.h"
 
 /*
@@ -26,8 +27,8 @@
 struct td_choice {
     pthread_mutex_t mu; /* protects everything below */
     struct td_waitlist waiters;
-    pthread_t owner; /* the thread that chose, for fork */
-    bool settled;
+    pthread_t owner;       /* the thread that chose, for fork */
+    _Atomic bool settled; /* read without mu only to end a spin */
     int index; /* the clause that happened; -1: none (ECANCELED, ...) */
     int err;   /* the outcome: 0 or an errno value */
     int left;  /* clauses still queued */
@@ -295,8 +296,34 @@ static void settle_alone(struct td_choice *c, int err)
     }
 }
 
-static void wait_settled(struct td_choice *c, int64_t deadline)
+static bool settled_yet(struct td_choice *c)
 {
+    return atomic_load_explicit(&c->settled, memory_order_relaxed);
+}
+
+/* A lone clause first spins, as sockets do (see spin.h): a busy peer then
+   answers without either thread sleeping. NB: a fresh budget each call,
+   as ipc_accept's: a channel has any number of senders and receivers, so
+   a kept budget would be state they all write. */
+static void spin_first(struct chooser *k, struct td_spinner *sp)
+{
+    struct td_choice *c = &k->choice;
+    while (!settled_yet(c) && td_spin_again(sp)) {
+        if (td_wait_pause()) {
+            pthread_mutex_lock(&c->mu);
+            settle_alone(c, ECANCELED);
+            pthread_mutex_unlock(&c->mu);
+        }
+    }
+}
+
+static void wait_settled(struct chooser *k, int64_t deadline)
+{
+    struct td_choice *c = &k->choice;
+    struct td_spin fresh;
+    td_spin_init(&fresh);
+    struct td_spinner sp = td_spinner(k->n == 1 ? &fresh : NULL);
+    spin_first(k, &sp);
     pthread_mutex_lock(&c->mu);
     while (!c->settled) {
         enum td_wait_state st =
@@ -345,7 +372,7 @@ static void undo_wait(void *obj, int unused)
 static int wait_choice(struct chooser *k, int64_t deadline, int *err)
 {
     td_call_hold(undo_wait, k, 0);
-    wait_settled(&k->choice, deadline);
+    wait_settled(k, deadline);
     withdraw_all(k);
     td_call_drop();
     pthread_mutex_destroy(&k->choice.mu);
