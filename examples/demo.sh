@@ -4,12 +4,12 @@
 #   demo.sh [DIR]     DIR holds the built examples (default: this script's)
 #
 # Starts echo_server in the background, runs echo_client against it, runs
-# fdpass, and exits 0 only if all three worked. The server is killed on every
+# fdpass and chan_pool, and exits 0 only if all four worked. The server is killed on every
 # way out, and every step has a time limit, so the demo never hangs.
 set -u
 
 dir=${1:-$(dirname "$0")}
-for p in echo_server echo_client fdpass; do
+for p in echo_server echo_client fdpass chan_pool; do
     if [ ! -x "$dir/$p" ]; then
         echo "demo: $dir/$p is missing; run 'make' first" >&2
         exit 1
@@ -107,6 +107,12 @@ if step "$tmp/fdpass.log" 30 "$dir/fdpass"; then
     fdpass_ok=yes
 fi
 
+# 5. A worker pool fed through a channel by several producer threads.
+pool_ok=no
+if step "$tmp/pool.log" 30 "$dir/chan_pool" -p 4 -w 3 -n 500; then
+    pool_ok=yes
+fi
+
 show() {
     name=$1
     ok=$2
@@ -121,9 +127,10 @@ show() {
 show echo_server "$server_ok" "$tmp/server.log"
 show echo_client "$client_ok" "$tmp/client.log"
 show fdpass "$fdpass_ok" "$tmp/fdpass.log"
+show chan_pool "$pool_ok" "$tmp/pool.log"
 
-if [ "$server_ok$client_ok$fdpass_ok" = yesyesyes ]; then
-    echo "demo: all 3 examples worked"
+if [ "$server_ok$client_ok$fdpass_ok$pool_ok" = yesyesyesyes ]; then
+    echo "demo: all 4 examples worked"
     exit 0
 fi
 echo "demo: FAILED"

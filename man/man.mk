@@ -7,6 +7,11 @@
 man_pages3 = \
 	man/tdill_brecv.3 \
 	man/tdill_bsend.3 \
+	man/tdill_chdone.3 \
+	man/tdill_chmake.3 \
+	man/tdill_choose.3 \
+	man/tdill_chrecv.3 \
+	man/tdill_chsend.3 \
 	man/tdill_hclose.3 \
 	man/tdill_ipc_accept.3 \
 	man/tdill_ipc_close.3 \
@@ -27,6 +32,12 @@ man_aliases3 = \
 	man/brecvl.3 \
 	man/bsend.3 \
 	man/bsendl.3 \
+	man/chdone.3 \
+	man/chmake.3 \
+	man/chmake_mem.3 \
+	man/choose.3 \
+	man/chrecv.3 \
+	man/chsend.3 \
 	man/hclose.3 \
 	man/ipc_accept.3 \
 	man/ipc_accept_mem.3 \
@@ -49,6 +60,7 @@ man_aliases3 = \
 	man/now.3 \
 	man/tdill_brecvl.3 \
 	man/tdill_bsendl.3 \
+	man/tdill_chmake_mem.3 \
 	man/tdill_ipc_accept_mem.3 \
 	man/tdill_ipc_connect_mem.3 \
 	man/tdill_ipc_fromfd_mem.3 \
