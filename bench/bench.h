@@ -49,6 +49,16 @@ struct backend {
        for join, which waits until fn has returned and frees the handle. */
     int (*go)(void (*fn)(void *arg), void *arg);
     int (*join)(int h);
+
+    /* Optional (NULL: the backend has no rendezvous channel). An unbuffered
+       channel with two ends, c[0] and c[1]: what is sent on one end is
+       received on the other, in either direction. chan_send returns once a
+       receiver on the other end has taken the value, chan_recv once it has
+       one; both sides pass the same len. chan_close closes one end. */
+    int (*chan_make)(int c[2]);
+    int (*chan_send)(int c, const void *buf, size_t len);
+    int (*chan_recv)(int c, void *buf, size_t len);
+    int (*chan_close)(int c);
 };
 
 extern const struct backend raw_backend;
@@ -76,6 +86,9 @@ struct params {
 
 struct result {
     int ok;
+    /* The backend has nothing to measure here (nng has no channel): its
+       cell shows "-", and note says why. */
+    int absent;
     double v[MAX_VALUES];
     char note[96];   /* informational, e.g. "9,000 conns: fd limit" */
     char err[160];   /* set when !ok */
@@ -92,7 +105,7 @@ typedef void workload_fn(const struct backend *b, const struct params *p,
                          enum mode mode, const char *dir, struct result *r);
 
 workload_fn wl_pingpong, wl_stream, wl_small, wl_connrate, wl_scale,
-    wl_deadline, wl_scaling_pingpong, wl_scaling_stream;
+    wl_deadline, wl_scaling_pingpong, wl_scaling_stream, wl_chan_pingpong;
 
 int64_t now_ns(void);
 /* Untimed ping-pong round trips before the timed ones (the report says how

@@ -19,6 +19,8 @@
  * operation was a receive sends, or the peer hanging up (5 s at most).
  * The dialing side always hangs up first: a dialer whose peer hangs up
  * dials again at once, which would give the listener a ghost peer.
+ * nng has no rendezvous channel: chan_* stay NULL, and the channel
+ * ping-pong rows show "-" for nng.
  *
  * Built only when nng's header was found (bench.mk defines HAVE_NNG).
  */

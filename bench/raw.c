@@ -1,9 +1,14 @@
 /*
  * raw backend: plain blocking AF_UNIX stream sockets, read/write loops.
- * The physical limit the other backends are measured against.
+ * The physical limit the other backends are measured against. Its channel
+ * is the plain C baseline for tdill's: a mutex and a condition variable
+ * handing one value from one thread to another.
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -149,6 +154,121 @@ static int raw_close(int c)
     return close(c);
 }
 
+/*
+ * Channels, the way a C programmer would write one: per direction a slot
+ * guarded by a mutex, and a condition variable that every change of the
+ * slot is broadcast on. A sender waits until the slot is free, leaves a
+ * pointer to its value there and waits until a receiver has taken it; a
+ * receiver waits until a value is there, copies it out and frees the slot.
+ * Nothing is buffered: like tdill's chsend, a send returns once the value
+ * is in the receiver's buffer. An end's id is 2 * channel + end. Closing
+ * an end while a call waits on the channel is not supported (the benchmark
+ * closes only idle channels).
+ */
+struct slot {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    const void *val; /* the waiting sender's value; NULL: slot free */
+    size_t len;
+    unsigned long sent, taken; /* values put in the slot, taken from it */
+};
+
+struct rchan {
+    struct slot dir[2]; /* dir[e]: from end e to end 1 - e */
+    atomic_int open;    /* ends not closed yet */
+};
+
+#define MAX_CHANS 4096
+static struct rchan *chans[MAX_CHANS];
+static atomic_int nchans;
+
+static struct rchan *chan_of(int c)
+{
+    struct rchan *ch = c >= 0 && c < 2 * MAX_CHANS ? chans[c / 2] : NULL;
+    if (!ch)
+        errno = EBADF;
+    return ch;
+}
+
+static int raw_chan_make(int c[2])
+{
+    int i = atomic_fetch_add(&nchans, 1);
+    if (i >= MAX_CHANS) {
+        errno = EMFILE;
+        return -1;
+    }
+    struct rchan *ch = calloc(1, sizeof(*ch));
+    if (!ch)
+        return -1;
+    for (int d = 0; d < 2; d++) {
+        pthread_mutex_init(&ch->dir[d].mu, NULL);
+        pthread_cond_init(&ch->dir[d].cv, NULL);
+    }
+    atomic_init(&ch->open, 2);
+    chans[i] = ch;
+    c[0] = 2 * i;
+    c[1] = 2 * i + 1;
+    return 0;
+}
+
+static int raw_chan_send(int c, const void *buf, size_t len)
+{
+    struct rchan *ch = chan_of(c);
+    if (!ch)
+        return -1;
+    struct slot *s = &ch->dir[c % 2];
+    pthread_mutex_lock(&s->mu);
+    while (s->val)
+        pthread_cond_wait(&s->cv, &s->mu);
+    s->val = buf ? buf : "";
+    s->len = len;
+    unsigned long mine = ++s->sent;
+    pthread_cond_broadcast(&s->cv);
+    while (s->taken < mine)
+        pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+static int raw_chan_recv(int c, void *buf, size_t len)
+{
+    struct rchan *ch = chan_of(c);
+    if (!ch)
+        return -1;
+    struct slot *s = &ch->dir[1 - c % 2];
+    pthread_mutex_lock(&s->mu);
+    while (!s->val)
+        pthread_cond_wait(&s->cv, &s->mu);
+    if (s->len != len) {
+        pthread_mutex_unlock(&s->mu);
+        errno = EMSGSIZE;
+        return -1;
+    }
+    memcpy(buf, s->val, len);
+    s->val = NULL;
+    s->taken++;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+/* The second close frees the channel. */
+static int raw_chan_close(int c)
+{
+    struct rchan *ch = chan_of(c);
+    if (!ch)
+        return -1;
+    if (atomic_fetch_sub(&ch->open, 1) == 1) {
+        chans[c / 2] = NULL;
+        for (int d = 0; d < 2; d++) {
+            pthread_mutex_destroy(&ch->dir[d].mu);
+            pthread_cond_destroy(&ch->dir[d].cv);
+        }
+        free(ch);
+    }
+    return 0;
+}
+
 const struct backend raw_backend = {
     .name = "raw",
     .listen = raw_listen,
@@ -160,4 +280,8 @@ const struct backend raw_backend = {
     .recv_timeout = raw_recv_timeout,
     .close = raw_close,
     .lclose = raw_close,
+    .chan_make = raw_chan_make,
+    .chan_send = raw_chan_send,
+    .chan_recv = raw_chan_recv,
+    .chan_close = raw_chan_close,
 };

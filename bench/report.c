@@ -414,6 +414,9 @@ static void describe_params(FILE *f, const struct params *p)
 {
     fprintf(f,
             "- ping-pong: %ld round trips of 64 B (after %ld untimed)\n"
+            "- channel ping-pong: as many round trips of a 64 B value over "
+            "the two ends of one unbuffered channel (tdill: chmake, chsend, "
+            "chrecv; raw: a mutex+condvar hand-off; nng: none)\n"
             "- stream: %ld MiB in 64 KiB sends, received in 64 KiB receives\n"
             "- small ops: %ld sends of 16 B, received as 16 B receives\n"
             "- connections: %ld x (connect, send 1 B, close); the server "

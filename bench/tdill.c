@@ -1,6 +1,7 @@
 /*
  * tdill backend: the library under test, through its public API only,
- * exactly as a libdill-style program would call it.
+ * exactly as a libdill-style program would call it: connections over
+ * ipc_*, bsend/brecv and hclose; channels over chmake/chsend/chrecv.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -58,6 +59,22 @@ static int td_close(int c)
     return hclose(c);
 }
 
+/* Channels: chmake's two handles are the two ends; no deadline. */
+static int td_chan_make(int c[2])
+{
+    return chmake(c);
+}
+
+static int td_chan_send(int c, const void *buf, size_t len)
+{
+    return chsend(c, buf, len, -1);
+}
+
+static int td_chan_recv(int c, void *buf, size_t len)
+{
+    return chrecv(c, buf, len, -1);
+}
+
 #ifdef BENCH_CORO
 static coroutine void td_coro_main(void (*fn)(void *), void *arg)
 {
@@ -102,4 +119,8 @@ const struct backend tdill_backend = {
     .lclose = td_close,
     .go = td_go,
     .join = td_join,
+    .chan_make = td_chan_make,
+    .chan_send = td_chan_send,
+    .chan_recv = td_chan_recv,
+    .chan_close = td_close,
 };

@@ -86,7 +86,7 @@ static void ctl_expect(int fd, char tag)
         bench_fail("control channel: got '%c', expected '%c'", got, tag);
 }
 
-enum server_fn { SRV_PINGPONG, SRV_SINK, SRV_CONN, SRV_SCALE };
+enum server_fn { SRV_PINGPONG, SRV_SINK, SRV_CONN, SRV_SCALE, SRV_CHAN_PP };
 
 struct side {
     const struct backend *b;
@@ -239,21 +239,59 @@ long wl_pp_warmup(const struct params *p)
     return warm(p->pp_roundtrips, 1000);
 }
 
+/* A backend's send and recv, or its chan_send and chan_recv: one signature. */
+typedef int xfer_fn(int c, void *buf, size_t len);
+typedef int xfer_const_fn(int c, const void *buf, size_t len);
+
+/* The echoing side: n values received and sent back. */
+static void pp_echo(const struct backend *b, xfer_const_fn *tx, xfer_fn *rx,
+                    int c, long n)
+{
+    char buf[PP_SIZE];
+    for (long i = 0; i < n; i++) {
+        CHECK("recv", rx(c, buf, sizeof(buf)));
+        CHECK("send", tx(c, buf, sizeof(buf)));
+    }
+}
+
 static void pp_server(struct side *s)
 {
     const struct backend *b = s->b;
     long n = s->p->pp_roundtrips + wl_pp_warmup(s->p);
     int ls, c;
-    char buf[PP_SIZE];
     CHECK("listen", ls = b->listen(s->addr, 16));
     ctl_put(s->ctl, 'R');
     CHECK("accept", c = b->accept(ls));
-    for (long i = 0; i < n; i++) {
-        CHECK("recv", b->recv(c, buf, sizeof(buf)));
-        CHECK("send", b->send(c, buf, sizeof(buf)));
-    }
+    pp_echo(b, b->send, b->recv, c, n);
     b->close(c);
     b->lclose(ls);
+}
+
+/* The timing side: the warm-up, then p->pp_roundtrips timed round trips.
+   v[0] mean, v[1] p50, v[2] p99: microseconds per round trip. */
+static void pp_time(const struct backend *b, xfer_const_fn *tx, xfer_fn *rx,
+                    int c, const struct params *p, struct result *r)
+{
+    long n = p->pp_roundtrips, nw = wl_pp_warmup(p);
+    int64_t *lat = malloc(sizeof(*lat) * (size_t)n);
+    char buf[PP_SIZE] = {1};
+    for (long i = 0; i < nw; i++) {
+        CHECK("send", tx(c, buf, sizeof(buf)));
+        CHECK("recv", rx(c, buf, sizeof(buf)));
+    }
+    int64_t sum = 0;
+    for (long i = 0; i < n; i++) {
+        int64_t t0 = now_ns();
+        CHECK("send", tx(c, buf, sizeof(buf)));
+        CHECK("recv", rx(c, buf, sizeof(buf)));
+        lat[i] = now_ns() - t0;
+        sum += lat[i];
+    }
+    qsort(lat, (size_t)n, sizeof(*lat), cmp_i64);
+    r->v[0] = (double)sum / (double)n / 1e3;
+    r->v[1] = (double)pct(lat, n, 0.50) / 1e3;
+    r->v[2] = (double)pct(lat, n, 0.99) / 1e3;
+    free(lat);
 }
 
 /* v[0] mean, v[1] p50, v[2] p99: microseconds per round trip. */
@@ -262,34 +300,62 @@ void wl_pingpong(const struct backend *b, const struct params *p,
 {
     struct side s = {.b = b, .p = p, .fn = SRV_PINGPONG};
     snprintf(s.addr, sizeof(s.addr), "%s/pp", dir);
-    long n = p->pp_roundtrips, nw = wl_pp_warmup(p);
-    int64_t *lat = malloc(sizeof(*lat) * (size_t)n);
-    char buf[PP_SIZE] = {1};
     int c;
     start_server(&s, mode);
     ctl_expect(s.peer_ctl, 'R');
     CHECK("connect", c = b->connect(s.addr));
-    for (long i = 0; i < nw; i++) {
-        CHECK("send", b->send(c, buf, sizeof(buf)));
-        CHECK("recv", b->recv(c, buf, sizeof(buf)));
-    }
-    int64_t sum = 0;
-    for (long i = 0; i < n; i++) {
-        int64_t t0 = now_ns();
-        CHECK("send", b->send(c, buf, sizeof(buf)));
-        CHECK("recv", b->recv(c, buf, sizeof(buf)));
-        lat[i] = now_ns() - t0;
-        sum += lat[i];
-    }
+    pp_time(b, b->send, b->recv, c, p, r);
     b->close(c);
     join_server(&s);
     if (mode == XCORO && !b->go)
         snprintf(r->note, sizeof(r->note), "no coroutines: two threads");
-    qsort(lat, (size_t)n, sizeof(*lat), cmp_i64);
-    r->v[0] = (double)sum / (double)n / 1e3;
-    r->v[1] = (double)pct(lat, n, 0.50) / 1e3;
-    r->v[2] = (double)pct(lat, n, 0.99) / 1e3;
-    free(lat);
+    r->ok = 1;
+}
+
+/******************************************************************************/
+/*  Channel ping-pong: a rendezvous channel instead of a connection           */
+/******************************************************************************/
+
+/* The echoing side, on the channel end *s->arg. */
+static void chan_pp_server(struct side *s)
+{
+    const struct backend *b = s->b;
+    int c = *(const int *)s->arg;
+    ctl_put(s->ctl, 'R');
+    pp_echo(b, b->chan_send, b->chan_recv, c,
+            s->p->pp_roundtrips + wl_pp_warmup(s->p));
+}
+
+/* Ping-pong of a 64-byte value over the two ends of one channel: the
+   timing side sends and receives on one end, the echoing side on the
+   other. v[0] mean, v[1] p50, v[2] p99: microseconds per round trip. A
+   backend without channels has nothing to measure (r->absent). */
+void wl_chan_pingpong(const struct backend *b, const struct params *p,
+                      enum mode mode, const char *dir, struct result *r)
+{
+    (void)dir;
+    if (!b->chan_make) {
+        r->ok = r->absent = 1;
+        snprintf(r->note, sizeof(r->note), "no rendezvous channel");
+        return;
+    }
+    if (mode == XPROC)
+        bench_fail("channels do not cross processes");
+    int ch[2];
+    CHECK("chan_make", b->chan_make(ch));
+    struct side s = {.b = b, .p = p, .fn = SRV_CHAN_PP, .arg = &ch[1],
+                     .arg_size = sizeof(ch[1])};
+    start_server(&s, mode);
+    ctl_expect(s.peer_ctl, 'R');
+    pp_time(b, b->chan_send, b->chan_recv, ch[0], p, r);
+    join_server(&s);
+    CHECK("chan_close", b->chan_close(ch[0]));
+    CHECK("chan_close", b->chan_close(ch[1]));
+    if (mode == XCORO && !b->go)
+        snprintf(r->note, sizeof(r->note), "no coroutines: two threads");
+    else if (mode == XCORO)
+        snprintf(r->note, sizeof(r->note),
+                 "no target: the issue's is 1.5x libdill, not a backend yet");
     r->ok = 1;
 }
 
@@ -691,6 +757,7 @@ static void run_side(struct side *s)
         [SRV_SINK] = sink_server,
         [SRV_CONN] = conn_server,
         [SRV_SCALE] = scale_server,
+        [SRV_CHAN_PP] = chan_pp_server,
     };
     fns[s->fn](s);
 }
