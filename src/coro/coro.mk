@@ -16,7 +16,7 @@ libtdill_coro_la_SOURCES = \
 # NB: the plain names (bundle, go, ...) are macros; our own code has
 # struct fields with those names.
 libtdill_coro_la_CPPFLAGS = $(AM_CPPFLAGS) -DTDILL_DISABLE_RAW_NAMES
-libtdill_coro_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden
+libtdill_coro_la_CFLAGS = $(AM_CFLAGS) $(TLS_CFLAGS) -fvisibility=hidden
 libtdill_coro_la_LIBADD = libtdill.la
 libtdill_coro_la_LDFLAGS = -version-info 0:0:0 -no-undefined -Wl,-z,nodelete
 
