@@ -408,7 +408,12 @@ static int choose_common(struct tdill_chclause *cl, int n, int64_t deadline,
 {
     struct td_clause clause[STACK_CLAUSES];
     struct td_chan *chans[STACK_CLAUSES];
-    struct chooser k = {.cl = cl, .n = n, .clause = clause, .chans = chans};
+    /* NB: not zeroed as a whole: the choice is set up only if it waits. */
+    struct chooser k;
+    k.cl = cl;
+    k.n = n;
+    k.clause = clause;
+    k.chans = chans;
     if (n > STACK_CLAUSES) {
         k.clause = malloc((size_t)n * sizeof(*k.clause));
         k.chans = malloc((size_t)n * sizeof(*k.chans));
