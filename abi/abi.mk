@@ -2,7 +2,7 @@
 # check`) and their ABI against the committed baselines (`make check-abi`,
 # part of check-all). README "Versioning" says what changes need what.
 TESTS += abi/exports.sh
-EXTRA_DIST += abi/exports.sh abi/check-abi.sh abi/libtdill.suppr \
+EXTRA_DIST += abi/exports.sh abi/map.awk abi/check-abi.sh abi/libtdill.suppr \
 	abi/libtdill.abi abi/libtdill_coro.abi
 
 # `make check-abi`: abidiff of the built libraries against abi/*.abi; fails

@@ -32,12 +32,7 @@ problem() {
 
 # Prints "name version" for each name a version script lists, sorted.
 script_names() {
-    sed -e 's|/\*.*\*/||g' "$1" | awk '
-        /^[[:space:]]*[A-Za-z0-9_.]+[[:space:]]*\{/ { node = $1; sub(/\{.*/, "", node); next }
-        /^[[:space:]]*(global|local):/ { next }
-        /^[[:space:]]*\}/ { node = ""; next }
-        node != "" && /^[[:space:]]*[A-Za-z0-9_]+;/ {
-            name = $1; sub(/;.*/, "", name); print name, node }' | sort
+    awk -f "$srcdir/abi/map.awk" "$1" | LC_ALL=C sort
 }
 
 # Prints "name version" for each symbol a shared library defines and
@@ -55,14 +50,14 @@ library_names() {
             }
             if (n == v || n ~ /^__gcov_/) next
             if ($7 == "ABS" && v == "-" && index(nodes, " " n " ")) next
-            print n, v }' | sort
+            print n, v }' | LC_ALL=C sort
 }
 
 # Prints the names the header declares TDILL_EXPORT, sorted.
 header_names() {
     grep -v '^[[:space:]]*#' "$1" | tr '\n' ' ' |
         grep -o 'TDILL_EXPORT[^;{(]*(' |
-        sed -e 's/[[:space:]]*($//' -e 's/.*[^A-Za-z0-9_]//' | sort -u
+        sed -e 's/[[:space:]]*($//' -e 's/.*[^A-Za-z0-9_]//' | LC_ALL=C sort -u
 }
 
 check_library() {
