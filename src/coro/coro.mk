@@ -18,7 +18,8 @@ libtdill_coro_la_SOURCES = \
 libtdill_coro_la_CPPFLAGS = $(AM_CPPFLAGS) -DTDILL_DISABLE_RAW_NAMES
 libtdill_coro_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden
 libtdill_coro_la_LIBADD = libtdill.la
-libtdill_coro_la_LDFLAGS = -version-info 0:0:0 -no-undefined -Wl,-z,nodelete
+libtdill_coro_la_LDFLAGS = -version-info 0:0:0 -no-undefined -Wl,-z,nodelete \
+	-Wl,--exclude-libs,libgcov.a
 
 # An example: an echo server and its clients, all coroutines.
 noinst_PROGRAMS += examples/coro/echo_coro
