@@ -1,0 +1,23 @@
+# Coverage tests (tests/coverage/): the edges of src/ that the suites of
+# the other areas do not reach, mostly the kernel or the allocator refusing
+# (inject.c, failmalloc.c). Part of `make check`; `make coverage` measures
+# them with the rest.
+if HAVE_CHECK
+COV_CHECKS = tests/coverage/test_edges
+check_PROGRAMS += $(COV_CHECKS)
+TESTS += $(COV_CHECKS)
+
+# Like failmalloc.c, inject.c replaces C library functions for the whole
+# program, so it is built without the sanitizers.
+check_LIBRARIES += tests/coverage/libinject.a
+tests_coverage_libinject_a_SOURCES = tests/coverage/inject.c \
+	tests/coverage/inject.h
+tests_coverage_libinject_a_CFLAGS = -Wall -Wextra -pthread -g
+COV_LDADD = tests/coverage/libinject.a tests/reliability/libfailmalloc.a \
+	$(TU_LDADD)
+
+tests_coverage_test_edges_SOURCES = tests/coverage/test_edges.c \
+	$(REL_SRC)
+tests_coverage_test_edges_CFLAGS = $(TU_CFLAGS)
+tests_coverage_test_edges_LDADD = $(COV_LDADD)
+endif
