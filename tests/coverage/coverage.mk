@@ -1,9 +1,9 @@
 # Coverage tests (tests/coverage/): the edges of src/ that the suites of
 # the other areas do not reach, mostly the kernel or the allocator refusing
-# (inject.c, failmalloc.c). Part of `make check`; `make coverage` measures
-# them with the rest.
+# (inject.c, failmalloc.c), and fork at awkward moments. Part of `make
+# check`; `make coverage` measures them with the rest.
 if HAVE_CHECK
-COV_CHECKS = tests/coverage/test_edges
+COV_CHECKS = tests/coverage/test_edges tests/coverage/test_fork_state
 check_PROGRAMS += $(COV_CHECKS)
 TESTS += $(COV_CHECKS)
 
@@ -20,4 +20,9 @@ tests_coverage_test_edges_SOURCES = tests/coverage/test_edges.c \
 	$(REL_SRC)
 tests_coverage_test_edges_CFLAGS = $(TU_CFLAGS)
 tests_coverage_test_edges_LDADD = $(COV_LDADD)
+
+tests_coverage_test_fork_state_SOURCES = tests/coverage/test_fork_state.c \
+	$(REL_SRC)
+tests_coverage_test_fork_state_CFLAGS = $(TU_CFLAGS)
+tests_coverage_test_fork_state_LDADD = $(COV_LDADD)
 endif
