@@ -1,7 +1,8 @@
 # Coverage tests (tests/coverage/): the edges of src/ that the suites of
 # the other areas do not reach, mostly the kernel or the allocator refusing
-# (inject.c, failmalloc.c), and fork at awkward moments. Part of `make
-# check`; `make coverage` measures them with the rest.
+# (inject.c, failmalloc.c), fork at awkward moments and the coroutine
+# front-end's limits. Part of `make check`; `make coverage` measures them
+# with the rest.
 if HAVE_CHECK
 COV_CHECKS = tests/coverage/test_edges tests/coverage/test_fork_state
 check_PROGRAMS += $(COV_CHECKS)
@@ -25,4 +26,13 @@ tests_coverage_test_fork_state_SOURCES = tests/coverage/test_fork_state.c \
 	$(REL_SRC)
 tests_coverage_test_fork_state_CFLAGS = $(TU_CFLAGS)
 tests_coverage_test_fork_state_LDADD = $(COV_LDADD)
+
+if ENABLE_CORO
+check_PROGRAMS += tests/coverage/test_coro_limits
+TESTS += tests/coverage/test_coro_limits
+tests_coverage_test_coro_limits_SOURCES = \
+	tests/coverage/test_coro_limits.c $(REL_SRC)
+tests_coverage_test_coro_limits_CFLAGS = $(TU_CFLAGS)
+tests_coverage_test_coro_limits_LDADD = libtdill_coro.la $(COV_LDADD)
+endif
 endif
