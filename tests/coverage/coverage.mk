@@ -2,7 +2,7 @@
 # the other areas do not reach, mostly the kernel or the allocator refusing
 # (inject.c, failmalloc.c), fork at awkward moments and the coroutine
 # front-end's limits. Part of `make check`; `make coverage` measures them
-# with the rest.
+# with the rest (see notes/coverage.md).
 if HAVE_CHECK
 COV_CHECKS = tests/coverage/test_edges tests/coverage/test_fork_state
 check_PROGRAMS += $(COV_CHECKS)
