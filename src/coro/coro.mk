@@ -19,7 +19,8 @@ libtdill_coro_la_CPPFLAGS = $(AM_CPPFLAGS) -DTDILL_DISABLE_RAW_NAMES
 libtdill_coro_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden
 libtdill_coro_la_LIBADD = libtdill.la
 libtdill_coro_la_LDFLAGS = -version-info 0:0:0 -no-undefined -Wl,-z,nodelete \
-	-Wl,--version-script=$(srcdir)/src/coro/libtdill_coro.map
+	-Wl,--version-script=$(srcdir)/src/coro/libtdill_coro.map \
+	-Wl,--exclude-libs,libgcov.a
 EXTRA_libtdill_coro_la_DEPENDENCIES = src/coro/libtdill_coro.map
 
 # An example: an echo server and its clients, all coroutines.
