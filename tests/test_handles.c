@@ -1,11 +1,10 @@
-/* Handles: hclose, EBADF, stale handles, ENOTSUP, now(), names, exports. */
+/* Handles: hclose, EBADF, stale handles, ENOTSUP, now(), names. The
+   exported symbols are checked by abi/exports.sh. */
 #include "raw_names_off.h"
 #include "util.h"
 
-#include <elf.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -369,79 +368,6 @@ START_TEST(storage_structs_are_16_byte_aligned)
 }
 END_TEST
 
-/* ---- exported symbols ---------------------------------------------------*/
-
-static int find_lib(struct dl_phdr_info *info, size_t size, void *data)
-{
-    (void)size;
-    if (info->dlpi_name && strstr(info->dlpi_name, "libtdill.so")) {
-        snprintf(data, TU_PATH_MAX, "%s", info->dlpi_name);
-        return 1;
-    }
-    return 0;
-}
-
-/* Names every linker may add to a shared object's dynamic symbol table. */
-static int toolchain_name(const char *n)
-{
-    return n[0] == '_';
-}
-
-START_TEST(library_exports_only_tdill_symbols)
-{
-    char path[TU_PATH_MAX] = "";
-    dl_iterate_phdr(find_lib, path);
-    if (!path[0]) {
-        fprintf(stderr, "libtdill linked statically; export check skipped\n");
-        return;
-    }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ck_assert_int_ge(fd, 0);
-    struct stat st;
-    ck_assert_int_eq(fstat(fd, &st), 0);
-    char *img = malloc(st.st_size);
-    ck_assert_ptr_nonnull(img);
-    ck_assert_int_eq(read(fd, img, st.st_size), st.st_size);
-    close(fd);
-    Elf64_Ehdr *eh = (Elf64_Ehdr *)img;
-    ck_assert_int_eq(eh->e_ident[EI_CLASS], ELFCLASS64);
-    Elf64_Shdr *sh = (Elf64_Shdr *)(img + eh->e_shoff);
-    int found = 0, exported = 0;
-    char bad[1024] = "";
-    for (int i = 0; i < eh->e_shnum; i++) {
-        if (sh[i].sh_type != SHT_DYNSYM)
-            continue;
-        found = 1;
-        Elf64_Sym *sym = (Elf64_Sym *)(img + sh[i].sh_offset);
-        const char *str = img + sh[sh[i].sh_link].sh_offset;
-        size_t n = sh[i].sh_size / sizeof(Elf64_Sym);
-        for (size_t j = 1; j < n; j++) {
-            int bind = ELF64_ST_BIND(sym[j].st_info);
-            if (sym[j].st_shndx == SHN_UNDEF)
-                continue;
-            if (bind != STB_GLOBAL && bind != STB_WEAK)
-                continue;
-            const char *name = str + sym[j].st_name;
-            if (strncmp(name, "tdill_", 6) == 0) {
-                exported++;
-                continue;
-            }
-            if (toolchain_name(name))
-                continue;
-            if (strlen(bad) + strlen(name) + 2 < sizeof bad) {
-                strcat(bad, name);
-                strcat(bad, " ");
-            }
-        }
-    }
-    free(img);
-    ck_assert_msg(found, "no .dynsym in %s", path);
-    ck_assert_msg(bad[0] == 0, "non-tdill symbols exported: %s", bad);
-    /* Every function of the header is there. */
-    ck_assert_int_ge(exported, 27);
-}
-END_TEST
-
 int main(void)
 {
     Suite *s = suite_create("handles");
@@ -480,7 +406,6 @@ int main(void)
     tcase_add_test(tc, plain_names_are_the_tdill_functions);
     tcase_add_test(tc, raw_names_can_be_disabled);
     tcase_add_test(tc, storage_structs_are_16_byte_aligned);
-    tcase_add_test(tc, library_exports_only_tdill_symbols);
     suite_add_tcase(s, tc);
     return tu_main(s);
 }

@@ -18,7 +18,10 @@ libtdill_coro_la_SOURCES = \
 libtdill_coro_la_CPPFLAGS = $(AM_CPPFLAGS) -DTDILL_DISABLE_RAW_NAMES
 libtdill_coro_la_CFLAGS = $(AM_CFLAGS) $(TLS_CFLAGS) -fvisibility=hidden
 libtdill_coro_la_LIBADD = libtdill.la
-libtdill_coro_la_LDFLAGS = -version-info 0:0:0 -no-undefined -Wl,-z,nodelete
+libtdill_coro_la_LDFLAGS = -version-info 0:0:0 -no-undefined -Wl,-z,nodelete \
+	-Wl,--version-script=$(srcdir)/src/coro/libtdill_coro.map \
+	-Wl,--exclude-libs,libgcov.a
+EXTRA_libtdill_coro_la_DEPENDENCIES = src/coro/libtdill_coro.map
 
 # An example: an echo server and its clients, all coroutines.
 noinst_PROGRAMS += examples/coro/echo_coro
@@ -42,3 +45,5 @@ noinst_PROGRAMS += tests/coro/switch_cost
 tests_coro_switch_cost_SOURCES = tests/coro/switch_cost.c
 tests_coro_switch_cost_LDADD = libtdill_coro.la libtdill.la
 endif
+# Distributed in every tarball, also one made after configure --disable-coro.
+EXTRA_DIST += src/coro/libtdill_coro.map
