@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /* Version of this header: major * 10000 + minor * 100 + patch. */
-#define TDILL_VERSION 100
+#define TDILL_VERSION 200
 
 /******************************************************************************/
 /*  Deadlines and handles                                                     */
