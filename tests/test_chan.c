@@ -223,12 +223,17 @@ START_TEST(calls_on_the_same_end_never_meet)
 {
     int ch[2];
     make(ch);
-    struct ch_op rx = op_recv(ch[0], now() + 100);
+    struct ch_op rx = op_recv(ch[0], -1);
     ch_op_start_blocked(&rx);
     int v = 1;
     TU_FAILS(chsend(ch[0], &v, sizeof v, now() + 100), ETIMEDOUT);
+    ck_assert(!atomic_load(&rx.done));
+    /* What the other end sends reaches it. */
+    v = 2;
+    TU_OK(chsend(ch[1], &v, sizeof v, now() + 5000));
     ch_op_join(&rx);
-    OP_FAILED(&rx, ETIMEDOUT);
+    OP_OK(&rx);
+    ck_assert_int_eq(rx.val, 2);
     close_both(ch);
 }
 END_TEST
@@ -1316,10 +1321,10 @@ struct cx {
     int val;
     struct chclause cl[2];
     int n;
-    int pending; /* cancellation disabled until the test has cancelled */
+    int pending; /* the thread cancels itself just before the call */
     /* Results. */
     int rc, err;
-    atomic_int ready, go, returned, cleaned;
+    atomic_int ready, returned, cleaned;
     pid_t tid;
     pthread_t th;
 };
@@ -1329,18 +1334,18 @@ static void cx_cleanup(void *arg)
     atomic_store(&((struct cx *)arg)->cleaned, 1);
 }
 
-static void *cx_main(void *arg)
+/* NB: not instrumented by AddressSanitizer, as sf_main in the safety
+   suites: a cancellation leaves instrumented frames by longjmp, and the
+   redzones they leave behind trip libasan's own check in the
+   __asan_handle_no_return() before __pthread_unwind_next(). */
+__attribute__((no_sanitize_address)) static void *cx_main(void *arg)
 {
     struct cx *c = arg;
     c->tid = tu_gettid();
-    if (c->pending)
-        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-    atomic_store(&c->ready, 1);
-    while (c->pending && !atomic_load(&c->go))
-        tu_sleep_ms(1);
-    if (c->pending)
-        pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
     pthread_cleanup_push(cx_cleanup, c);
+    atomic_store(&c->ready, 1);
+    if (c->pending)
+        pthread_cancel(pthread_self());
     switch (c->kind) {
     case CH_SEND: c->rc = chsend(c->ch, &c->val, sizeof c->val, -1); break;
     case CH_RECV: c->rc = chrecv(c->ch, &c->val, sizeof c->val, -1); break;
@@ -1357,12 +1362,12 @@ static void *cx_main(void *arg)
 static void cx_run_cancelled(struct cx *c)
 {
     ck_assert_int_eq(pthread_create(&c->th, NULL, cx_main, c), 0);
-    while (!atomic_load(&c->ready))
-        tu_sleep_ms(1);
-    if (!c->pending)
+    if (!c->pending) {
+        while (!atomic_load(&c->ready))
+            tu_sleep_ms(1);
         tu_wait_sleeping(c->tid);
-    ck_assert_int_eq(pthread_cancel(c->th), 0);
-    atomic_store(&c->go, 1);
+        ck_assert_int_eq(pthread_cancel(c->th), 0);
+    }
     void *res = NULL;
     ck_assert_int_eq(pthread_join(c->th, &res), 0);
     ck_assert_msg(res == PTHREAD_CANCELED && !atomic_load(&c->returned),
