@@ -10,7 +10,8 @@ TU_CHECKS = tests/test_handles tests/test_bytestream tests/test_iolist \
 	tests/test_listen_connect tests/test_addresses tests/test_mem \
 	tests/test_fromfd tests/test_close tests/test_mode_peercred \
 	tests/test_resources tests/test_fdpass tests/test_threads \
-	tests/test_fork tests/test_scale tests/test_deadline
+	tests/test_fork tests/test_scale tests/test_deadline tests/test_chan \
+	tests/test_choose tests/test_chan_threads tests/test_chan_stress
 check_PROGRAMS += $(TU_CHECKS)
 TESTS += $(TU_CHECKS)
 
@@ -75,4 +76,24 @@ tests_test_scale_LDADD = $(TU_LDADD)
 tests_test_deadline_SOURCES = tests/test_deadline.c $(TU_SRC)
 tests_test_deadline_CFLAGS = $(TU_CFLAGS)
 tests_test_deadline_LDADD = $(TU_LDADD)
+
+# The channel suites (test_chan, test_choose, test_chan_threads) share
+# tests/chan_util.c.
+CT_SRC = tests/chan_util.c tests/chan_util.h $(TU_SRC)
+
+tests_test_chan_SOURCES = tests/test_chan.c $(CT_SRC)
+tests_test_chan_CFLAGS = $(TU_CFLAGS)
+tests_test_chan_LDADD = $(TU_LDADD)
+
+tests_test_choose_SOURCES = tests/test_choose.c $(CT_SRC)
+tests_test_choose_CFLAGS = $(TU_CFLAGS)
+tests_test_choose_LDADD = $(TU_LDADD)
+
+tests_test_chan_threads_SOURCES = tests/test_chan_threads.c $(CT_SRC)
+tests_test_chan_threads_CFLAGS = $(TU_CFLAGS)
+tests_test_chan_threads_LDADD = $(TU_LDADD)
+
+tests_test_chan_stress_SOURCES = tests/test_chan_stress.c $(TU_SRC)
+tests_test_chan_stress_CFLAGS = $(TU_CFLAGS)
+tests_test_chan_stress_LDADD = $(TU_LDADD)
 endif

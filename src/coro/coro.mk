@@ -34,6 +34,7 @@ TESTS += tests/coro/test_coro
 tests_coro_test_coro_SOURCES = \
 	tests/coro/test_coro.c tests/coro/test_cancel.c \
 	tests/coro/test_bundle.c tests/coro/test_threads.c \
+	tests/coro/test_chan.c \
 	tests/coro/go_args.c tests/coro/go_args_O0.c \
 	tests/coro/raw_names_off.c tests/coro/coro_tests.h $(TU_SRC)
 tests_coro_test_coro_CFLAGS = $(TU_CFLAGS)

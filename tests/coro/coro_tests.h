@@ -24,6 +24,7 @@ void coro_add_basic(Suite *s);
 void coro_add_cancel(Suite *s);
 void coro_add_bundle(Suite *s);
 void coro_add_threads(Suite *s);
+void coro_add_chan(Suite *s);
 
 /* go() argument passing, compiled as the build says (go_args.c) and at -O0
    (go_args_O0.c). 0, or the number of the check that failed. */

@@ -500,5 +500,6 @@ int main(void)
     coro_add_cancel(s);
     coro_add_bundle(s);
     coro_add_threads(s);
+    coro_add_chan(s);
     return tu_main(s);
 }
