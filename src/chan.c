@@ -85,23 +85,21 @@ static int chmake_in(struct td_chan *ch, bool heap, int chv[2])
         ch->end[i] = (struct td_chan_end){.ch = ch, .index = i};
     int h[2];
     int rc = td_handle_make(&td_chan_vfs, &ch->end[0], &h[0]);
-    if (rc)
-        goto error1;
+    if (rc) {
+        pthread_mutex_destroy(&ch->mu);
+        if (heap)
+            free(ch);
+        return rc;
+    }
     rc = td_handle_make(&td_chan_vfs, &ch->end[1], &h[1]);
-    if (rc)
-        goto error2;
+    if (rc) {
+        ch->ends = 1;
+        td_handle_close(h[0]); /* destroys the channel, heap or not */
+        return rc;
+    }
     chv[0] = h[0];
     chv[1] = h[1];
     return 0;
-error2:
-    ch->ends = 1;
-    td_handle_close(h[0]); /* destroys the channel, heap or not */
-    return rc;
-error1:
-    pthread_mutex_destroy(&ch->mu);
-    if (heap)
-        free(ch);
-    return rc;
 }
 
 TDILL_EXPORT int tdill_chmake(int chv[2])

@@ -54,7 +54,16 @@ struct td_chan {
 
 extern const struct td_vfs td_chan_vfs;
 
-struct td_choice;
+/* One blocked choose (chsend and chrecv are chooses of one clause). */
+struct td_choice {
+    pthread_mutex_t mu; /* protects everything below */
+    struct td_waitlist waiters;
+    pthread_t owner;       /* the thread that chose, for fork */
+    _Atomic bool settled; /* read without mu only to end a spin */
+    int index; /* the clause that happened; -1: none (ECANCELED, ...) */
+    int err;   /* the outcome: 0 or an errno value */
+    int left;  /* clauses still queued */
+};
 
 /* One operation of a blocked choose, queued in a half. */
 struct td_clause {
@@ -67,7 +76,24 @@ struct td_clause {
     size_t len;
 };
 
-/* Implemented by choose.c, used by chan.c. */
+/* Clauses and choices (clause.c). */
+
+void td_choice_init(struct td_choice *c, int nclauses);
+
+/* Settles c if nobody has yet (deadline, cancellation). Needs c->mu. */
+void td_settle_alone(struct td_choice *c, int err);
+
+void td_queue_push(struct td_queue *q, struct td_clause *c);
+void td_queue_remove(struct td_queue *q, struct td_clause *c);
+
+/* The queue a clause for op through end e waits in. */
+struct td_queue *td_queue_of(struct td_chan_end *e, int op);
+
+/* Meets the oldest open clause in q: copies the value (into it when
+   sending), settles its choice and takes it off the queue. Returns 0,
+   EMSGSIZE (sizes differ: both fail) or EAGAIN (nobody there). Needs the
+   channel's mu. */
+int td_meet(struct td_queue *q, void *val, size_t len, bool sending);
 
 /* Fails every undecided clause in q with err. Needs the channel's mu. */
 void td_queue_fail(struct td_queue *q, int err);

@@ -9,30 +9,15 @@
 #include "tdill.h"
 
 /*
- * Where senders and receivers meet (see chan.h). An operation first looks
- * for a peer already waiting in the half it needs; the first one found, in
- * arrival order, takes the value, copied directly between the two buffers.
- * Else it queues a clause in each half it could use and parks on its
- * choice. Whoever decides a choice (a peer, chdone, hclose of an end, the
- * deadline, a cancellation) does so once, under the choice's mutex: that is
- * what makes a value pass exactly once when several race for it.
- *
- * Lock order: a channel's mu, then a choice's mu. A choose holds all its
- * channels' mutexes at once, taken in address order.
+ * chsend, chrecv and choose (see chan.h): an operation first looks for a
+ * peer already waiting in the half it needs (clause.c meets them); else it
+ * queues a clause in each half it could use and waits until its choice is
+ * settled, then takes its clauses back. A choose holds all its channels'
+ * mutexes at once, taken in address order.
  */
 
 /* Clauses kept on the stack; a longer choose allocates. */
 #define STACK_CLAUSES 8
-
-struct td_choice {
-    pthread_mutex_t mu; /* protects everything below */
-    struct td_waitlist waiters;
-    pthread_t owner;       /* the thread that chose, for fork */
-    _Atomic bool settled; /* read without mu only to end a spin */
-    int index; /* the clause that happened; -1: none (ECANCELED, ...) */
-    int err;   /* the outcome: 0 or an errno value */
-    int left;  /* clauses still queued */
-};
 
 /* A choose in progress: its clauses, and the channels they use. */
 struct chooser {
@@ -43,121 +28,6 @@ struct chooser {
     int nchans;
     struct td_choice choice;
 };
-
-/******************************************************************************/
-/*  Queues and decisions                                                      */
-/******************************************************************************/
-
-static void queue_push(struct td_queue *q, struct td_clause *c)
-{
-    c->next = NULL;
-    c->prev = q->last;
-    if (q->last)
-        q->last->next = c;
-    else
-        q->first = c;
-    q->last = c;
-    c->queued = true;
-}
-
-static void queue_remove(struct td_queue *q, struct td_clause *c)
-{
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        q->first = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    else
-        q->last = c->prev;
-    c->queued = false;
-}
-
-/* Settles a choice that is still open. Needs its mu. */
-static void decide(struct td_choice *c, int index, int err)
-{
-    c->settled = true;
-    c->index = index;
-    c->err = err;
-    td_wake_all(&c->waiters, TD_READY);
-}
-
-/* The queue a clause waits in: receivers at their own end's half, senders
-   at the other end's. */
-static struct td_queue *queue_of(struct td_chan_end *e, int op)
-{
-    struct td_half *h = &e->ch->half[op == TDILL_CHRECV ? e->index
-                                                        : !e->index];
-    return op == TDILL_CHRECV ? &h->recvs : &h->sends;
-}
-
-/* Meets the oldest open clause waiting in q (receivers for a sender, and
-   the reverse): copies the value, settles its choice and takes it off the
-   queue. Returns 0, EMSGSIZE (sizes differ: both fail) or EAGAIN (nobody
-   there). Needs the channel's mu. */
-static int meet(struct td_queue *q, void *val, size_t len, bool sending)
-{
-    for (struct td_clause *p = q->first; p; p = p->next) {
-        struct td_choice *c = p->choice;
-        pthread_mutex_lock(&c->mu);
-        if (c->settled) { /* being withdrawn */
-            pthread_mutex_unlock(&c->mu);
-            continue;
-        }
-        int rc = p->len == len ? 0 : EMSGSIZE;
-        if (rc == 0 && len)
-            memcpy(sending ? p->val : val, sending ? val : p->val, len);
-        queue_remove(q, p);
-        c->left--;
-        decide(c, p->index, rc);
-        pthread_mutex_unlock(&c->mu);
-        return rc;
-    }
-    return EAGAIN;
-}
-
-void td_queue_fail(struct td_queue *q, int err)
-{
-    for (struct td_clause *p = q->first; p; p = p->next) {
-        pthread_mutex_lock(&p->choice->mu);
-        if (!p->choice->settled)
-            decide(p->choice, p->index, err);
-        pthread_mutex_unlock(&p->choice->mu);
-    }
-}
-
-/* NB: ECANCELED settles the whole choose (index -1), as a cancelled
-   coroutine's does in libdill. */
-void td_chan_cancel_end(struct td_chan *ch, struct td_chan_end *e, int err)
-{
-    for (int i = 0; i < 4; i++) {
-        struct td_half *h = &ch->half[i / 2];
-        struct td_queue *q = i % 2 ? &h->sends : &h->recvs;
-        for (struct td_clause *p = q->first; p; p = p->next) {
-            if (p->end != e)
-                continue;
-            pthread_mutex_lock(&p->choice->mu);
-            if (!p->choice->settled)
-                decide(p->choice, err == ECANCELED ? -1 : p->index, err);
-            pthread_mutex_unlock(&p->choice->mu);
-        }
-    }
-}
-
-void td_chan_forget_others(struct td_chan *ch)
-{
-    for (int i = 0; i < 4; i++) {
-        struct td_half *h = &ch->half[i / 2];
-        struct td_queue *q = i % 2 ? &h->sends : &h->recvs;
-        struct td_clause *p = q->first;
-        while (p) {
-            struct td_clause *next = p->next;
-            if (!pthread_equal(p->choice->owner, pthread_self()))
-                queue_remove(q, p);
-            p = next;
-        }
-    }
-}
 
 /******************************************************************************/
 /*  One choose                                                                */
@@ -245,7 +115,7 @@ static int try_now(struct chooser *k, int *err)
             *err = EPIPE;
             return i;
         }
-        int rc = meet(sending ? &h->recvs : &h->sends, cl->val, cl->len,
+        int rc = td_meet(sending ? &h->recvs : &h->sends, cl->val, cl->len,
                       sending);
         if (rc != EAGAIN) {
             *err = rc;
@@ -268,31 +138,14 @@ static bool closing(const struct chooser *k)
 static void enqueue_all(struct chooser *k)
 {
     struct td_choice *c = &k->choice;
-    pthread_mutex_init(&c->mu, NULL);
-    c->waiters.first = NULL;
-    c->owner = pthread_self();
-    c->settled = false;
-    c->index = -1;
-    c->err = 0;
-    c->left = k->n;
+    td_choice_init(c, k->n);
     for (int i = 0; i < k->n; i++) {
         struct td_clause *p = &k->clause[i];
         p->choice = c;
         p->index = i;
         p->val = k->cl[i].val;
         p->len = k->cl[i].len;
-        queue_push(queue_of(p->end, k->cl[i].op), p);
-    }
-}
-
-/* Settles the choice if nobody has yet: the deadline passed or the caller
-   was cancelled. A value already handed over wins: it is never lost. */
-static void settle_alone(struct td_choice *c, int err)
-{
-    if (!c->settled) {
-        c->settled = true;
-        c->index = -1;
-        c->err = err;
+        td_queue_push(td_queue_of(p->end, k->cl[i].op), p);
     }
 }
 
@@ -311,7 +164,7 @@ static void spin_first(struct chooser *k, struct td_spinner *sp)
     while (!settled_yet(c) && td_spin_again(sp)) {
         if (td_wait_pause()) {
             pthread_mutex_lock(&c->mu);
-            settle_alone(c, ECANCELED);
+            td_settle_alone(c, ECANCELED);
             pthread_mutex_unlock(&c->mu);
         }
     }
@@ -329,9 +182,9 @@ static void wait_settled(struct chooser *k, int64_t deadline)
         enum td_wait_state st =
             td_wait_in(&c->waiters, &c->mu, 0, deadline, true);
         if (st == TD_CANCELED)
-            settle_alone(c, ECANCELED);
+            td_settle_alone(c, ECANCELED);
         else if (st == TD_WAITING)
-            settle_alone(c, ETIMEDOUT);
+            td_settle_alone(c, ETIMEDOUT);
     }
     pthread_mutex_unlock(&c->mu);
 }
@@ -346,7 +199,7 @@ static void withdraw_all(struct chooser *k)
     for (int i = 0; i < k->n; i++) {
         struct td_clause *p = &k->clause[i];
         if (p->queued)
-            queue_remove(queue_of(p->end, k->cl[i].op), p);
+            td_queue_remove(td_queue_of(p->end, k->cl[i].op), p);
     }
     unlock_all(k);
 }
@@ -358,7 +211,7 @@ static void undo_wait(void *obj, int unused)
     (void)unused;
     struct chooser *k = obj;
     pthread_mutex_lock(&k->choice.mu);
-    settle_alone(&k->choice, ECANCELED);
+    td_settle_alone(&k->choice, ECANCELED);
     pthread_mutex_unlock(&k->choice.mu);
     withdraw_all(k);
     release_first(k, k->n);

@@ -1,0 +1,149 @@
+#include <errno.h>
+#include <string.h>
+
+#include "chan.h"
+#include "tdill.h"
+
+/*
+ * Clauses and choices (see chan.h): the blocked operations waiting in a
+ * half's queues, and how each choice is settled exactly once. Whoever
+ * settles a choice (a peer, chdone, hclose of an end, the deadline, a
+ * cancellation) does so under the choice's mutex, and a peer copies the
+ * value between the two buffers while it holds it: that is what makes a
+ * value pass exactly once when several race for it.
+ *
+ * Lock order: a channel's mu, then a choice's mu.
+ */
+
+void td_choice_init(struct td_choice *c, int nclauses)
+{
+    pthread_mutex_init(&c->mu, NULL);
+    c->waiters.first = NULL;
+    c->owner = pthread_self();
+    c->settled = false;
+    c->index = -1;
+    c->err = 0;
+    c->left = nclauses;
+}
+
+/* Settles the choice if nobody has yet: the deadline passed or the caller
+   was cancelled. A value already handed over wins: it is never lost. */
+void td_settle_alone(struct td_choice *c, int err)
+{
+    if (!c->settled) {
+        c->settled = true;
+        c->index = -1;
+        c->err = err;
+    }
+}
+
+void td_queue_push(struct td_queue *q, struct td_clause *c)
+{
+    c->next = NULL;
+    c->prev = q->last;
+    if (q->last)
+        q->last->next = c;
+    else
+        q->first = c;
+    q->last = c;
+    c->queued = true;
+}
+
+void td_queue_remove(struct td_queue *q, struct td_clause *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        q->first = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        q->last = c->prev;
+    c->queued = false;
+}
+
+/* Settles a choice that is still open. Needs its mu. */
+static void decide(struct td_choice *c, int index, int err)
+{
+    c->settled = true;
+    c->index = index;
+    c->err = err;
+    td_wake_all(&c->waiters, TD_READY);
+}
+
+/* The queue a clause waits in: receivers at their own end's half, senders
+   at the other end's. */
+struct td_queue *td_queue_of(struct td_chan_end *e, int op)
+{
+    struct td_half *h = &e->ch->half[op == TDILL_CHRECV ? e->index
+                                                        : !e->index];
+    return op == TDILL_CHRECV ? &h->recvs : &h->sends;
+}
+
+/* Meets the oldest open clause waiting in q (receivers for a sender, and
+   the reverse): copies the value, settles its choice and takes it off the
+   queue. Returns 0, EMSGSIZE (sizes differ: both fail) or EAGAIN (nobody
+   there). Needs the channel's mu. */
+int td_meet(struct td_queue *q, void *val, size_t len, bool sending)
+{
+    for (struct td_clause *p = q->first; p; p = p->next) {
+        struct td_choice *c = p->choice;
+        pthread_mutex_lock(&c->mu);
+        if (c->settled) { /* being withdrawn */
+            pthread_mutex_unlock(&c->mu);
+            continue;
+        }
+        int rc = p->len == len ? 0 : EMSGSIZE;
+        if (rc == 0 && len)
+            memcpy(sending ? p->val : val, sending ? val : p->val, len);
+        td_queue_remove(q, p);
+        c->left--;
+        decide(c, p->index, rc);
+        pthread_mutex_unlock(&c->mu);
+        return rc;
+    }
+    return EAGAIN;
+}
+
+void td_queue_fail(struct td_queue *q, int err)
+{
+    for (struct td_clause *p = q->first; p; p = p->next) {
+        pthread_mutex_lock(&p->choice->mu);
+        if (!p->choice->settled)
+            decide(p->choice, p->index, err);
+        pthread_mutex_unlock(&p->choice->mu);
+    }
+}
+
+/* NB: ECANCELED settles the whole choose (index -1), as a cancelled
+   coroutine's does in libdill. */
+void td_chan_cancel_end(struct td_chan *ch, struct td_chan_end *e, int err)
+{
+    for (int i = 0; i < 4; i++) {
+        struct td_half *h = &ch->half[i / 2];
+        struct td_queue *q = i % 2 ? &h->sends : &h->recvs;
+        for (struct td_clause *p = q->first; p; p = p->next) {
+            if (p->end != e)
+                continue;
+            pthread_mutex_lock(&p->choice->mu);
+            if (!p->choice->settled)
+                decide(p->choice, err == ECANCELED ? -1 : p->index, err);
+            pthread_mutex_unlock(&p->choice->mu);
+        }
+    }
+}
+
+void td_chan_forget_others(struct td_chan *ch)
+{
+    for (int i = 0; i < 4; i++) {
+        struct td_half *h = &ch->half[i / 2];
+        struct td_queue *q = i % 2 ? &h->sends : &h->recvs;
+        struct td_clause *p = q->first;
+        while (p) {
+            struct td_clause *next = p->next;
+            if (!pthread_equal(p->choice->owner, pthread_self()))
+                td_queue_remove(q, p);
+            p = next;
+        }
+    }
+}
