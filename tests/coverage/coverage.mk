@@ -4,7 +4,8 @@
 # front-end's limits. Part of `make check`; `make coverage` measures them
 # with the rest (see notes/coverage.md).
 if HAVE_CHECK
-COV_CHECKS = tests/coverage/test_edges tests/coverage/test_fork_state
+COV_CHECKS = tests/coverage/test_edges tests/coverage/test_fork_state \
+	tests/coverage/test_chan_edges
 check_PROGRAMS += $(COV_CHECKS)
 TESTS += $(COV_CHECKS)
 
@@ -26,6 +27,11 @@ tests_coverage_test_fork_state_SOURCES = tests/coverage/test_fork_state.c \
 	$(REL_SRC)
 tests_coverage_test_fork_state_CFLAGS = $(TU_CFLAGS)
 tests_coverage_test_fork_state_LDADD = $(COV_LDADD)
+
+tests_coverage_test_chan_edges_SOURCES = tests/coverage/test_chan_edges.c \
+	$(REL_SRC)
+tests_coverage_test_chan_edges_CFLAGS = $(TU_CFLAGS)
+tests_coverage_test_chan_edges_LDADD = $(COV_LDADD)
 
 if ENABLE_CORO
 check_PROGRAMS += tests/coverage/test_coro_limits
