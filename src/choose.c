@@ -296,12 +296,12 @@ TDILL_EXPORT int tdill_choose(struct tdill_chclause *clauses, int nclauses,
                               int64_t deadline)
 {
     int err, i = -1;
-    err = td_call_begin(TD_CANCEL_POINT | TD_MAY_WAIT);
+    err = td_call_begin_light(TD_CANCEL_POINT | TD_MAY_WAIT);
     if (err == 0 && (nclauses < 0 || (nclauses && !clauses)))
         err = EINVAL;
     if (err == 0)
         i = choose_common(clauses, nclauses, deadline, &err);
-    td_call_end();
+    td_call_end_light();
     errno = err;
     return i;
 }
@@ -309,10 +309,10 @@ TDILL_EXPORT int tdill_choose(struct tdill_chclause *clauses, int nclauses,
 static int one(int op, int ch, void *val, size_t len, int64_t deadline)
 {
     struct tdill_chclause cl = {op, ch, val, len};
-    int err = td_call_begin(TD_CANCEL_POINT | TD_MAY_WAIT);
+    int err = td_call_begin_light(TD_CANCEL_POINT | TD_MAY_WAIT);
     if (err == 0)
         choose_common(&cl, 1, deadline, &err);
-    td_call_end();
+    td_call_end_light();
     return err ? td_fail(err) : 0;
 }
 

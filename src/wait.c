@@ -25,6 +25,7 @@ struct held {
 static __thread struct {
     int depth;        /* nested td_call_begin; 0: not in a call */
     int cancel_state; /* the program's, restored by the outermost end */
+    bool light;       /* td_call_begin_light: cancel_state left alone */
     int nheld;
     struct held held[MAX_HELD];
 } call;
@@ -74,6 +75,29 @@ void td_call_end(void)
         pthread_setcancelstate(call.cancel_state, NULL);
 }
 
+/* NB: never nested in a plain thread (such a call makes no other call),
+   and under a backend it takes no part in the depth count, which other
+   coroutines' calls may be relying on. */
+int td_call_begin_light(unsigned flags)
+{
+    if (backend)
+        return (flags & TD_MAY_WAIT) ? backend->enter() : 0;
+    if (flags & TD_CANCEL_POINT)
+        pthread_testcancel();
+    call.depth = 1;
+    call.light = true;
+    call.nheld = 0;
+    return 0;
+}
+
+void td_call_end_light(void)
+{
+    if (!backend) {
+        call.depth = 0;
+        call.light = false;
+    }
+}
+
 /* Not under a backend: coroutines' calls interleave, and their waits are
    never where a thread is cancelled. */
 void td_call_hold(td_undo_fn *undo, void *obj, int arg)
@@ -100,6 +124,7 @@ static void undo_call(void)
         h->undo(h->obj, h->arg);
     }
     call.depth = 0;
+    call.light = false;
 }
 
 /******************************************************************************/
@@ -190,12 +215,11 @@ static void on_cancel(void *arg)
    inside td_call_begin) and the program had cancellation enabled. */
 static void sleep_in(struct parked *p, int64_t deadline_ns, bool cancellable)
 {
-    bool here = cancellable && call.depth &&
-                call.cancel_state == PTHREAD_CANCEL_ENABLE;
     int old;
-    pthread_setcancelstate(here ? PTHREAD_CANCEL_ENABLE
-                                : PTHREAD_CANCEL_DISABLE,
-                           &old);
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    int program = call.light ? old : call.cancel_state;
+    if (cancellable && call.depth && program == PTHREAD_CANCEL_ENABLE)
+        pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
     pthread_cleanup_push(on_cancel, p);
     sleep_on(p->w, p->mu, deadline_ns);
     pthread_cleanup_pop(0);
