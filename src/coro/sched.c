@@ -40,9 +40,12 @@ static void sched_free(void *p)
 
 /* Once a thread-exit destructor of ours exists, the front-end must stay
    loaded: see tdill__stay_resident. */
+static bool have_key;
+
 static void make_key(void)
 {
-    if (pthread_key_create(&key, sched_free) == 0)
+    have_key = pthread_key_create(&key, sched_free) == 0;
+    if (have_key)
         tdill__stay_resident((const void *)sched_free);
 }
 
@@ -81,6 +84,10 @@ struct tdc_sched *tdc_sched_get(void)
     if (self)
         return self;
     pthread_once(&key_once, make_key);
+    /* NB: without a key of its own the scheduler could not be freed at
+       thread exit, and `key` would name somebody else's. */
+    if (!have_key)
+        return NULL;
     struct tdc_sched *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;

@@ -211,6 +211,26 @@ static void high_key_child(void *arg)
     RC_CHECK(n == 4, "%ld allocations", n - 1);
 }
 
+static void no_key_left_child(void *arg)
+{
+    (void)arg;
+    pthread_key_t k;
+    int made = 0;
+    while (pthread_key_create(&k, NULL) == 0)
+        made++;
+    RC_CHECK(made > 0, "no key could be made at all");
+    RC_FAILS(yield(), ENOMEM);
+    RC_FAILS(go(count_run()), ENOMEM);
+    RC_OK(pthread_key_delete(k)); /* the key is made only once */
+    RC_FAILS(yield(), ENOMEM);
+}
+
+START_TEST(first_use_fails_with_enomem_when_no_thread_key_is_left)
+{
+    rel_in_child(no_key_left_child, NULL, 20);
+}
+END_TEST
+
 START_TEST(
     first_use_fails_with_enomem_when_the_threads_key_block_cannot_be_made)
 {
@@ -818,6 +838,7 @@ int main(void)
                    coroutines_left_behind_by_an_exited_thread_never_run_again);
     tcase_add_test(tc, a_coroutine_cancelled_as_it_returns_is_reaped_once);
     tcase_add_test(tc, a_coroutine_woken_by_two_threads_at_once_runs_once);
+    tcase_add_test(tc, first_use_fails_with_enomem_when_no_thread_key_is_left);
     tcase_add_test(
         tc,
         bundle_wait_woken_as_the_bundle_emptied_fails_with_ecanceled_if_it_is_being_closed);
