@@ -553,27 +553,6 @@ END_TEST
 /*  fork                                                                      */
 /******************************************************************************/
 
-/* Reaps pid within timeout_ms (killing it otherwise); returns its exit
-   code, or 1000 + signal. */
-static int reap(pid_t pid, int timeout_ms)
-{
-    int64_t end = tu_mono_ms() + timeout_ms;
-    int st;
-    for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        ck_assert_int_ne(r, -1);
-        if (r == pid)
-            break;
-        if (tu_mono_ms() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            ck_abort_msg("child %d hung", (int)pid);
-        }
-        tu_sleep_ms(5);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 1000 + WTERMSIG(st);
-}
-
 /* In the child: nobody of the parent's threads is there to meet. */
 static int child_finds_nobody(int a, int b, int c)
 {
@@ -610,7 +589,7 @@ START_TEST(fork_child_does_not_meet_the_parents_blocked_threads)
     pid_t pid = tu_fork(10);
     if (pid == 0)
         _exit(child_finds_nobody(a[0], b[1], c[0]));
-    ck_assert_int_eq(reap(pid, 15000), 0);
+    ck_assert_int_eq(tu_reap(pid, 15000), 0);
     /* In the parent they are still blocked, and meet as usual. */
     ck_assert(!atomic_load(&rx.done) && !atomic_load(&tx.done) &&
               !atomic_load(&ch.done));
@@ -655,7 +634,7 @@ START_TEST(fork_child_can_use_a_channel_with_its_own_threads)
         pthread_join(crx.th, NULL);
         _exit(rc == 0 && crx.rc == 0 && crx.val == 81 ? 0 : 1);
     }
-    ck_assert_int_eq(reap(pid, 15000), 0);
+    ck_assert_int_eq(tu_reap(pid, 15000), 0);
     ck_assert(!atomic_load(&rx.done));
     int v = 82;
     TU_OK(chsend(a[0], &v, sizeof v, now() + 5000));

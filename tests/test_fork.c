@@ -7,27 +7,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Reaps pid within timeout_ms (killing it otherwise); returns the exit code,
-   or 1000 + signal when it died by a signal. */
-static int reap(pid_t pid, int timeout_ms)
-{
-    int64_t end = tu_mono_ms() + timeout_ms;
-    int st;
-    for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        ck_assert_int_ne(r, -1);
-        if (r == pid)
-            break;
-        if (tu_mono_ms() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            ck_abort_msg("child %d hung", (int)pid);
-        }
-        tu_sleep_ms(5);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 1000 + WTERMSIG(st);
-}
-
 #define CHILD_CHECK(cond, code)                                               \
     do {                                                                      \
         if (!(cond))                                                          \
@@ -55,7 +34,7 @@ START_TEST(child_can_use_inherited_handles)
     ck_assert_mem_eq(buf, "hello", 5);
     tu_sleep_ms(50);
     TU_OK(bsend(s[0], "reply", 5, -1));
-    ck_assert_int_eq(reap(pid, 15000), 0);
+    ck_assert_int_eq(tu_reap(pid, 15000), 0);
     /* The parent's handles are unaffected by the child's hclose. */
     TU_OK(bsend(s[1], "still", 5, -1));
     TU_OK(brecv(s[0], buf, 5, now() + 5000));
@@ -125,7 +104,7 @@ START_TEST(prefork_server_serves_every_connection)
         TU_OK(hclose(c));
     }
     for (int i = 0; i < NW; i++)
-        ck_assert_int_eq(reap(w[i], 15000), 0);
+        ck_assert_int_eq(tu_reap(w[i], 15000), 0);
     TU_OK(hclose(ls));
 }
 END_TEST
@@ -200,7 +179,7 @@ START_TEST(fork_while_threads_are_blocked_does_not_deadlock_the_child)
     if (pid == 0) {
         _exit(child_after_fork(s[0][0], s[1][0]));
     }
-    ck_assert_int_eq(reap(pid, 15000), 0);
+    ck_assert_int_eq(tu_reap(pid, 15000), 0);
     /* The parent's threads are still blocked, and wake normally. */
     for (int i = 0; i < NB; i++)
         ck_assert(!tu_op_done(&op[i]));
@@ -247,7 +226,7 @@ START_TEST(parent_keeps_working_after_a_child_waited_on_and_closed_its_handles)
         CHILD_CHECK(hclose(s[1]) == 0, 4);
         _exit(0);
     }
-    ck_assert_int_eq(reap(pid, 15000), 0);
+    ck_assert_int_eq(tu_reap(pid, 15000), 0);
     /* The parent still gets woken for s[0]. */
     char buf[4];
     struct tu_op op = {.kind = TU_BRECV, .h = s[0], .buf = buf, .len = 4,
@@ -292,7 +271,7 @@ START_TEST(parent_waits_on_when_a_child_took_the_data)
     }
     TU_OK(bsend(s[1], "2222", 4, -1));
     int code = child_done ? (WIFEXITED(st) ? WEXITSTATUS(st) : 1000)
-                          : reap(pid, 15000);
+                          : tu_reap(pid, 15000);
     tu_op_join(&op);
     TU_OP_OK(&op);
     ck_assert_int_eq(op.rc, 0);
@@ -322,7 +301,7 @@ START_TEST(child_of_a_process_that_never_waited_can_use_the_library)
     }
     tu_sleep_ms(30);
     TU_OK(bsend(s[0], "hi", 2, -1));
-    ck_assert_int_eq(reap(pid, 15000), 0);
+    ck_assert_int_eq(tu_reap(pid, 15000), 0);
     tu_close_pair(s);
 }
 END_TEST

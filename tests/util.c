@@ -9,6 +9,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
@@ -372,6 +373,26 @@ pid_t tu_fork(unsigned seconds)
     if (pid == 0)
         tu_child_alarm(seconds);
     return pid;
+}
+
+int tu_reap(pid_t pid, int timeout_ms)
+{
+    int64_t end = tu_mono_ms() + timeout_ms;
+    int st;
+    for (;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        ck_assert_int_ne(r, -1);
+        if (r == pid)
+            break;
+        if (tu_mono_ms() > end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            ck_abort_msg("child %d has not ended after %d ms", (int)pid,
+                         timeout_ms);
+        }
+        tu_sleep_ms(2);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 1000 + WTERMSIG(st);
 }
 
 const char *tu_errname(int err)

@@ -114,6 +114,11 @@ int tu_path_exists(const char *path);
    seconds (tu_child_alarm), so a hung child cannot outlive the test. */
 pid_t tu_fork(unsigned seconds);
 
+/* Reaps pid within timeout_ms, killing it and failing the test if it has
+   not ended by then. Returns its exit code, or 1000 + the signal that
+   killed it. */
+int tu_reap(pid_t pid, int timeout_ms);
+
 /* The call must fail with -1 and exactly errno err. */
 #define TU_FAILS(expr, err)                                                   \
     do {                                                                      \

@@ -199,22 +199,7 @@ int sf_fill_backlog(const char *path, int *conns, int max)
 
 int sf_reap(pid_t pid, int ms)
 {
-    int64_t end = tu_mono_ms() + (int64_t)ms * tu_slowness();
-    int st;
-    for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        ck_assert_int_ne(r, -1);
-        if (r == pid)
-            break;
-        if (tu_mono_ms() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            ck_abort_msg("child %d has not ended after %d ms", (int)pid,
-                         ms * tu_slowness());
-        }
-        tu_sleep_ms(2);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 1000 + WTERMSIG(st);
+    return tu_reap(pid, ms * tu_slowness());
 }
 
 void sf_fork_now(struct sf_fork *f)
