@@ -130,7 +130,8 @@ TDILL_EXPORT int tdill_chdone(int ch);
 TDILL_EXPORT int tdill_choose(struct tdill_chclause *clauses, int nclauses,
                               int64_t deadline);
 
-/* libdill's dill_ spellings of the channel API. */
+/* libdill's dill_ spellings of the channel API (the others are at the end
+   of this header). */
 #define DILL_CHSEND TDILL_CHSEND
 #define DILL_CHRECV TDILL_CHRECV
 #define dill_chclause tdill_chclause
@@ -143,10 +144,47 @@ TDILL_EXPORT int tdill_choose(struct tdill_chclause *clauses, int nclauses,
 #define dill_choose tdill_choose
 
 /******************************************************************************/
+/*  libdill's dill_ spellings                                                 */
+/******************************************************************************/
+
+/* Always defined, as libdill's are, for programs that define
+   DILL_DISABLE_RAW_NAMES; the channel ones are above. The extensions
+   (ipc_listen_mode, ipc_peercred) have them too. */
+#define dill_now tdill_now
+#define dill_hclose tdill_hclose
+#define dill_iolist tdill_iolist
+#define dill_bsend tdill_bsend
+#define dill_brecv tdill_brecv
+#define dill_bsendl tdill_bsendl
+#define dill_brecvl tdill_brecvl
+#define dill_ipc_storage tdill_ipc_storage
+#define dill_ipc_listener_storage tdill_ipc_listener_storage
+#define dill_ipc_pair_storage tdill_ipc_pair_storage
+#define dill_ipc_listen tdill_ipc_listen
+#define dill_ipc_listen_mem tdill_ipc_listen_mem
+#define dill_ipc_listen_mode tdill_ipc_listen_mode
+#define dill_ipc_accept tdill_ipc_accept
+#define dill_ipc_accept_mem tdill_ipc_accept_mem
+#define dill_ipc_connect tdill_ipc_connect
+#define dill_ipc_connect_mem tdill_ipc_connect_mem
+#define dill_ipc_fromfd tdill_ipc_fromfd
+#define dill_ipc_fromfd_mem tdill_ipc_fromfd_mem
+#define dill_ipc_listener_fromfd tdill_ipc_listener_fromfd
+#define dill_ipc_listener_fromfd_mem tdill_ipc_listener_fromfd_mem
+#define dill_ipc_pair tdill_ipc_pair
+#define dill_ipc_pair_mem tdill_ipc_pair_mem
+#define dill_ipc_done tdill_ipc_done
+#define dill_ipc_close tdill_ipc_close
+#define dill_ipc_sendfd tdill_ipc_sendfd
+#define dill_ipc_recvfd tdill_ipc_recvfd
+#define dill_ipc_peercred tdill_ipc_peercred
+
+/******************************************************************************/
 /*  libdill's plain names                                                     */
 /******************************************************************************/
 
-#ifndef TDILL_DISABLE_RAW_NAMES
+/* Hidden by TDILL_DISABLE_RAW_NAMES or by libdill's DILL_DISABLE_RAW_NAMES. */
+#if !defined(TDILL_DISABLE_RAW_NAMES) && !defined(DILL_DISABLE_RAW_NAMES)
 #define now tdill_now
 #define hclose tdill_hclose
 #define iolist tdill_iolist

@@ -15,6 +15,18 @@
 #ifndef TDILL_CORO_H_INCLUDED
 #define TDILL_CORO_H_INCLUDED
 
+/* What libdill.h includes: libdill programs use errno, malloc, exit, fork
+   and the like without including their headers. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <alloca.h>
+#endif
+
 #include "tdill.h"
 
 #ifdef __cplusplus
@@ -131,10 +143,27 @@ TDILL_EXPORT void tdill__go_epilogue(void);
     })
 
 /******************************************************************************/
+/*  libdill's dill_ spellings                                                 */
+/******************************************************************************/
+
+#define dill_coroutine tdill_coroutine
+#define dill_go(fn) tdill_go(fn)
+#define dill_go_mem(fn, stk, len) tdill_go_mem(fn, stk, len)
+#define dill_bundle_go(b, fn) tdill_bundle_go(b, fn)
+#define dill_bundle_go_mem(b, fn, stk, len) tdill_bundle_go_mem(b, fn, stk, len)
+#define dill_yield tdill_yield
+#define dill_msleep tdill_msleep
+#define dill_bundle tdill_bundle
+#define dill_bundle_mem tdill_bundle_mem
+#define dill_bundle_wait tdill_bundle_wait
+#define dill_bundle_storage tdill_bundle_storage
+
+/******************************************************************************/
 /*  libdill's plain names                                                     */
 /******************************************************************************/
 
-#ifndef TDILL_DISABLE_RAW_NAMES
+/* Hidden by TDILL_DISABLE_RAW_NAMES or by libdill's DILL_DISABLE_RAW_NAMES. */
+#if !defined(TDILL_DISABLE_RAW_NAMES) && !defined(DILL_DISABLE_RAW_NAMES)
 #define coroutine tdill_coroutine
 #define go(fn) tdill_go(fn)
 #define go_mem(fn, stk, len) tdill_go_mem(fn, stk, len)

@@ -23,6 +23,30 @@ libtdill_coro_la_LDFLAGS = -version-info 0:0:0 -no-undefined -Wl,-z,nodelete \
 	-Wl,--exclude-libs,libgcov.a
 EXTRA_libtdill_coro_la_DEPENDENCIES = src/coro/libtdill_coro.map
 
+# The libdill drop-in: libdill.h in its own folder, out of the default
+# include path so that it never hides a real libdill, and the pkg-config
+# module tdill_libdill that puts that folder first (README "Coroutines").
+compatdir = $(includedir)/tdill/compat
+compat_HEADERS = include/compat/libdill.h
+pkgconfig_DATA += tdill_libdill.pc
+
+# libdill-style programs built unmodified against the drop-in header: the
+# plain names, and the dill_ names with DILL_DISABLE_RAW_NAMES. No
+# _GNU_SOURCE, and a missing declaration is an error, so they also prove
+# that the header includes what libdill.h includes.
+COMPAT_CPPFLAGS = -I$(top_srcdir)/include/compat -I$(top_srcdir)/include
+COMPAT_CFLAGS = $(AM_CFLAGS) -Werror=implicit-function-declaration
+check_PROGRAMS += tests/compat/libdill_prog tests/compat/dill_names
+TESTS += tests/compat/libdill_prog tests/compat/dill_names
+tests_compat_libdill_prog_SOURCES = tests/compat/libdill_prog.c
+tests_compat_libdill_prog_CPPFLAGS = $(COMPAT_CPPFLAGS)
+tests_compat_libdill_prog_CFLAGS = $(COMPAT_CFLAGS)
+tests_compat_libdill_prog_LDADD = libtdill_coro.la libtdill.la
+tests_compat_dill_names_SOURCES = tests/compat/dill_names.c
+tests_compat_dill_names_CPPFLAGS = $(COMPAT_CPPFLAGS)
+tests_compat_dill_names_CFLAGS = $(COMPAT_CFLAGS)
+tests_compat_dill_names_LDADD = libtdill_coro.la libtdill.la
+
 # An example: an echo server and its clients, all coroutines.
 noinst_PROGRAMS += examples/coro/echo_coro
 examples_coro_echo_coro_SOURCES = examples/coro/echo_coro.c

@@ -131,6 +131,12 @@ END_TEST
 
 static char *where;
 
+/* Blocks once on the thread's scheduler, then finishes. */
+static coroutine void sleep_a_little(void)
+{
+    msleep(now() + 2);
+}
+
 static coroutine void note_stack(void)
 {
     /* NB: not a local's address: ASan may keep locals elsewhere. */
@@ -149,6 +155,23 @@ START_TEST(go_mem_runs_on_the_given_memory)
     /* The memory is the caller's again. */
     memset(mem, 0, len);
     free(mem);
+}
+END_TEST
+
+/* libdill accepts any block that holds its records; its tests/bundle.c
+   runs a coroutine on 4096 bytes. */
+START_TEST(go_mem_and_bundle_go_mem_run_on_a_4096_byte_stack)
+{
+    static char stk[4096];
+    int cr;
+    TU_HANDLE(cr, go_mem(note_stack(), stk, sizeof(stk)));
+    ck_assert(where > stk && where < stk + sizeof(stk));
+    TU_OK(hclose(cr));
+    int b;
+    TU_HANDLE(b, bundle());
+    TU_OK(bundle_go_mem(b, sleep_a_little(), stk, sizeof(stk)));
+    TU_OK(bundle_wait(b, now() + 5000));
+    TU_OK(hclose(b));
 }
 END_TEST
 
@@ -466,6 +489,7 @@ void coro_add_basic(Suite *s)
 
     tc = tu_tcase("stacks");
     tcase_add_test(tc, go_mem_runs_on_the_given_memory);
+    tcase_add_test(tc, go_mem_and_bundle_go_mem_run_on_a_4096_byte_stack);
     tcase_add_test(tc, go_mem_with_bad_memory_fails_with_einval);
     tcase_add_test(tc, idle_coroutines_touch_little_of_their_stacks);
     tcase_add_test(tc, finished_coroutines_give_their_stacks_back);
