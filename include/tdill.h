@@ -101,6 +101,16 @@ TDILL_EXPORT int tdill_ipc_recvfd(int s, int64_t deadline);
 TDILL_EXPORT int tdill_ipc_peercred(int s, pid_t *pid, uid_t *uid, gid_t *gid);
 
 /******************************************************************************/
+/*  Waiting on the program's own descriptors                                  */
+/******************************************************************************/
+
+/* Wait until fd is readable (fdin) or writable (fdout), or has an error;
+   fdclean forgets fd before the program closes it. */
+TDILL_EXPORT int tdill_fdin(int fd, int64_t deadline);
+TDILL_EXPORT int tdill_fdout(int fd, int64_t deadline);
+TDILL_EXPORT int tdill_fdclean(int fd);
+
+/******************************************************************************/
 /*  Channels: unbuffered rendezvous between any threads and coroutines       */
 /******************************************************************************/
 
@@ -151,6 +161,9 @@ TDILL_EXPORT int tdill_choose(struct tdill_chclause *clauses, int nclauses,
    DILL_DISABLE_RAW_NAMES; the channel ones are above. The extensions
    (ipc_listen_mode, ipc_peercred) have them too. */
 #define dill_now tdill_now
+#define dill_fdin tdill_fdin
+#define dill_fdout tdill_fdout
+#define dill_fdclean tdill_fdclean
 #define dill_hclose tdill_hclose
 #define dill_iolist tdill_iolist
 #define dill_bsend tdill_bsend
@@ -186,6 +199,9 @@ TDILL_EXPORT int tdill_choose(struct tdill_chclause *clauses, int nclauses,
 /* Hidden by TDILL_DISABLE_RAW_NAMES or by libdill's DILL_DISABLE_RAW_NAMES. */
 #if !defined(TDILL_DISABLE_RAW_NAMES) && !defined(DILL_DISABLE_RAW_NAMES)
 #define now tdill_now
+#define fdin tdill_fdin
+#define fdout tdill_fdout
+#define fdclean tdill_fdclean
 #define hclose tdill_hclose
 #define iolist tdill_iolist
 #define bsend tdill_bsend

@@ -8,6 +8,8 @@ man_pages3 = \
 	man/tdill_brecv.3 \
 	man/tdill_bsend.3 \
 	man/tdill_chdone.3 \
+	man/tdill_fdin.3 \
+	man/tdill_fdclean.3 \
 	man/tdill_chmake.3 \
 	man/tdill_choose.3 \
 	man/tdill_chrecv.3 \
@@ -33,6 +35,10 @@ man_aliases3 = \
 	man/bsend.3 \
 	man/bsendl.3 \
 	man/chdone.3 \
+	man/fdin.3 \
+	man/fdout.3 \
+	man/tdill_fdout.3 \
+	man/fdclean.3 \
 	man/chmake.3 \
 	man/chmake_mem.3 \
 	man/choose.3 \

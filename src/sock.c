@@ -64,7 +64,8 @@ static void on_ready(uint64_t data, uint32_t events)
     const struct td_vfs *vfs;
     if (td_handle_acquire_any(h, &obj, &vfs))
         return;
-    if (vfs == &td_conn_vfs || vfs == &td_listener_vfs) {
+    if (vfs == &td_conn_vfs || vfs == &td_listener_vfs ||
+        vfs == &td_borrowed_vfs) {
         struct td_sock *s = obj;
         pthread_mutex_lock(&s->lock);
         wake_ready(s, events);
@@ -155,7 +156,8 @@ static void sock_destroy(void *obj)
 {
     struct td_sock *s = obj;
     td_poller_forget(s->fd, s->epoch);
-    close(s->fd);
+    if (!s->borrowed)
+        close(s->fd);
     pthread_mutex_destroy(&s->lock);
     if (s->heap)
         free(s);
@@ -183,7 +185,7 @@ static unsigned sock_fork_child(void *obj)
     return 0;
 }
 
-/* The two kinds differ only in which calls accept them: two objects (the
+/* The kinds differ only in which calls accept them: one object each (the
    kind is the object's address), one set of operations. */
 #define SOCK_OPS                                                              \
     {                                                                         \
@@ -193,6 +195,7 @@ static unsigned sock_fork_child(void *obj)
     }
 const struct td_vfs td_conn_vfs = SOCK_OPS;
 const struct td_vfs td_listener_vfs = SOCK_OPS;
+const struct td_vfs td_borrowed_vfs = SOCK_OPS;
 
 int td_sock_make(int fd, void *mem, const struct td_vfs *vfs, int *h)
 {
@@ -202,6 +205,7 @@ int td_sock_make(int fd, void *mem, const struct td_vfs *vfs, int *h)
     memset(s, 0, sizeof(*s));
     s->fd = fd;
     s->heap = !mem;
+    s->borrowed = vfs == &td_borrowed_vfs;
     td_spin_init(&s->spin[TD_IN]);
     td_spin_init(&s->spin[TD_OUT]);
     pthread_mutex_init(&s->lock, NULL);
@@ -240,7 +244,7 @@ void td_sock_end(int h)
 static void give_back(struct td_sock *s, enum td_dir dir, int rc)
 {
     /* A bad argument is refused before anything moves: no harm done. */
-    if (rc && rc != EINVAL)
+    if (rc && rc != EINVAL && !s->borrowed)
         s->state[dir] = (rc == EPIPE) ? EPIPE : ECONNRESET;
     atomic_store_explicit(&s->busy[dir], false, memory_order_release);
 }

@@ -27,6 +27,8 @@ struct td_sock {
     int fd;
     int handle; /* reported by the poller; never a pointer */
     bool heap;  /* ours to free on close (not _mem storage) */
+    bool borrowed; /* the program's descriptor (fdin): never closed, and a
+                      failed wait does not break it */
     /* lock protects waiters and epoch. */
     pthread_mutex_t lock;
     struct td_waitlist waiters;
@@ -40,9 +42,11 @@ struct td_sock {
     struct td_spin spin[2];
 };
 
-/* The two kinds of socket object. Objects of both kinds are td_socks. */
+/* The kinds of socket object. Objects of every kind are td_socks; a
+   borrowed one waits on a descriptor of the program's (fdwait.c). */
 extern const struct td_vfs td_conn_vfs;
 extern const struct td_vfs td_listener_vfs;
+extern const struct td_vfs td_borrowed_vfs;
 
 /* Takes ownership of fd and registers the object; returns 0 or an errno
    value (fd then stays open and is the caller's). mem == NULL: allocate. */

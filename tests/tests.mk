@@ -7,6 +7,7 @@ TU_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 TU_LDADD = libtdill.la $(CHECK_LIBS)
 
 TU_CHECKS = tests/test_handles tests/test_bytestream tests/test_iolist \
+	tests/test_fdwait \
 	tests/test_listen_connect tests/test_addresses tests/test_mem \
 	tests/test_fromfd tests/test_close tests/test_mode_peercred \
 	tests/test_resources tests/test_fdpass tests/test_threads \
@@ -96,4 +97,8 @@ tests_test_chan_threads_LDADD = $(TU_LDADD)
 tests_test_chan_stress_SOURCES = tests/test_chan_stress.c $(TU_SRC)
 tests_test_chan_stress_CFLAGS = $(TU_CFLAGS)
 tests_test_chan_stress_LDADD = $(TU_LDADD)
+
+tests_test_fdwait_SOURCES = tests/test_fdwait.c $(TU_SRC)
+tests_test_fdwait_CFLAGS = $(TU_CFLAGS)
+tests_test_fdwait_LDADD = $(TU_LDADD)
 endif
