@@ -186,6 +186,21 @@ START_TEST(a_regular_file_is_always_ready)
 }
 END_TEST
 
+START_TEST(high_descriptor_numbers_work)
+{
+    int fds[2];
+    socket_pair(fds);
+    int high = fcntl(fds[0], F_DUPFD_CLOEXEC, 700);
+    ck_assert_int_ge(high, 700);
+    TU_FAILS(fdin(high, 0), ETIMEDOUT);
+    ck_assert_int_eq(write(fds[1], "h", 1), 1);
+    TU_OK(fdin(high, now() + 1000));
+    TU_OK(fdclean(high));
+    close(high);
+    close_pair(fds);
+}
+END_TEST
+
 static void *cancelled_waiter(void *p)
 {
     fdin(*(int *)p, -1);
@@ -225,6 +240,7 @@ int main(void)
     tcase_add_test(
         tc, a_hang_up_ends_fdin_and_the_descriptor_is_never_closed_by_tdill);
     tcase_add_test(tc, a_regular_file_is_always_ready);
+    tcase_add_test(tc, high_descriptor_numbers_work);
     tcase_add_test(
         tc, fdin_is_a_cancellation_point_and_leaves_the_descriptor_usable);
     suite_add_tcase(s, tc);
