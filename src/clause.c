@@ -26,15 +26,21 @@ void td_choice_init(struct td_choice *c, int nclauses)
     c->left = nclauses;
 }
 
+/* Settles a choice that is still open. Needs its mu. */
+static void decide(struct td_choice *c, int index, int err)
+{
+    c->settled = true;
+    c->index = index;
+    c->err = err;
+    td_wake_all(&c->waiters, TD_READY);
+}
+
 /* Settles the choice if nobody has yet: the deadline passed or the caller
    was cancelled. A value already handed over wins: it is never lost. */
 void td_settle_alone(struct td_choice *c, int err)
 {
-    if (!c->settled) {
-        c->settled = true;
-        c->index = -1;
-        c->err = err;
-    }
+    if (!c->settled)
+        decide(c, -1, err);
 }
 
 void td_queue_push(struct td_queue *q, struct td_clause *c)
@@ -60,15 +66,6 @@ void td_queue_remove(struct td_queue *q, struct td_clause *c)
     else
         q->last = c->prev;
     c->queued = false;
-}
-
-/* Settles a choice that is still open. Needs its mu. */
-static void decide(struct td_choice *c, int index, int err)
-{
-    c->settled = true;
-    c->index = index;
-    c->err = err;
-    td_wake_all(&c->waiters, TD_READY);
 }
 
 /* The queue a clause waits in: receivers at their own end's half, senders
@@ -105,39 +102,42 @@ int td_meet(struct td_queue *q, void *val, size_t len, bool sending)
     return EAGAIN;
 }
 
+/* Settles p's choice if it is still open. */
+static void settle_open(struct td_clause *p, int index, int err)
+{
+    pthread_mutex_lock(&p->choice->mu);
+    if (!p->choice->settled)
+        decide(p->choice, index, err);
+    pthread_mutex_unlock(&p->choice->mu);
+}
+
+/* The channel's four queues, i = 0..3. */
+static struct td_queue *queue_at(struct td_chan *ch, int i)
+{
+    struct td_half *h = &ch->half[i / 2];
+    return i % 2 ? &h->sends : &h->recvs;
+}
+
 void td_queue_fail(struct td_queue *q, int err)
 {
-    for (struct td_clause *p = q->first; p; p = p->next) {
-        pthread_mutex_lock(&p->choice->mu);
-        if (!p->choice->settled)
-            decide(p->choice, p->index, err);
-        pthread_mutex_unlock(&p->choice->mu);
-    }
+    for (struct td_clause *p = q->first; p; p = p->next)
+        settle_open(p, p->index, err);
 }
 
 /* NB: ECANCELED settles the whole choose (index -1), as a cancelled
    coroutine's does in libdill. */
 void td_chan_cancel_end(struct td_chan *ch, struct td_chan_end *e, int err)
 {
-    for (int i = 0; i < 4; i++) {
-        struct td_half *h = &ch->half[i / 2];
-        struct td_queue *q = i % 2 ? &h->sends : &h->recvs;
-        for (struct td_clause *p = q->first; p; p = p->next) {
-            if (p->end != e)
-                continue;
-            pthread_mutex_lock(&p->choice->mu);
-            if (!p->choice->settled)
-                decide(p->choice, err == ECANCELED ? -1 : p->index, err);
-            pthread_mutex_unlock(&p->choice->mu);
-        }
-    }
+    for (int i = 0; i < 4; i++)
+        for (struct td_clause *p = queue_at(ch, i)->first; p; p = p->next)
+            if (p->end == e)
+                settle_open(p, err == ECANCELED ? -1 : p->index, err);
 }
 
 void td_chan_forget_others(struct td_chan *ch)
 {
     for (int i = 0; i < 4; i++) {
-        struct td_half *h = &ch->half[i / 2];
-        struct td_queue *q = i % 2 ? &h->sends : &h->recvs;
+        struct td_queue *q = queue_at(ch, i);
         struct td_clause *p = q->first;
         while (p) {
             struct td_clause *next = p->next;
