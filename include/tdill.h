@@ -37,6 +37,10 @@ TDILL_EXPORT int64_t tdill_now(void);
 /* Closes any handle at once; calls blocked on it fail with ECANCELED. */
 TDILL_EXPORT int tdill_hclose(int h);
 
+/* A new number for the object behind h; h then answers EBADF and calls
+   blocked on it fail with ECANCELED, as if it had been closed. */
+TDILL_EXPORT int tdill_hown(int h);
+
 /******************************************************************************/
 /*  Bytestream sockets                                                        */
 /******************************************************************************/
@@ -56,6 +60,44 @@ TDILL_EXPORT int tdill_bsendl(int s, struct tdill_iolist *first,
                               struct tdill_iolist *last, int64_t deadline);
 TDILL_EXPORT int tdill_brecvl(int s, struct tdill_iolist *first,
                               struct tdill_iolist *last, int64_t deadline);
+
+/******************************************************************************/
+/*  Message sockets over a bytestream: size prefix or terminating suffix      */
+/******************************************************************************/
+
+#define TDILL_PREFIX_BIG_ENDIAN 0
+#define TDILL_PREFIX_LITTLE_ENDIAN 1
+
+/* Opaque room for a message socket; see the _attach_mem functions. */
+struct tdill_prefix_storage {
+    char _[64];
+} TDILL_ALIGN;
+
+struct tdill_suffix_storage {
+    char _[128];
+} TDILL_ALIGN;
+
+/* Attaching takes the bytestream handle over (it then answers EBADF), even
+   when attaching fails; detaching gives it back under a new number. */
+TDILL_EXPORT int tdill_prefix_attach(int s, size_t hdrlen, int flags);
+TDILL_EXPORT int tdill_prefix_attach_mem(int s, size_t hdrlen, int flags,
+                                         struct tdill_prefix_storage *mem);
+TDILL_EXPORT int tdill_prefix_detach(int s);
+TDILL_EXPORT int tdill_suffix_attach(int s, const void *suffix,
+                                     size_t suffixlen);
+TDILL_EXPORT int tdill_suffix_attach_mem(int s, const void *suffix,
+                                         size_t suffixlen,
+                                         struct tdill_suffix_storage *mem);
+TDILL_EXPORT int tdill_suffix_detach(int s, int64_t deadline);
+TDILL_EXPORT int tdill_msend(int s, const void *buf, size_t len,
+                             int64_t deadline);
+TDILL_EXPORT ssize_t tdill_mrecv(int s, void *buf, size_t len,
+                                 int64_t deadline);
+TDILL_EXPORT int tdill_msendl(int s, struct tdill_iolist *first,
+                              struct tdill_iolist *last, int64_t deadline);
+TDILL_EXPORT ssize_t tdill_mrecvl(int s, struct tdill_iolist *first,
+                                  struct tdill_iolist *last,
+                                  int64_t deadline);
 
 /******************************************************************************/
 /*  IPC: UNIX-domain stream sockets addressed by filesystem paths             */
@@ -165,6 +207,21 @@ TDILL_EXPORT int tdill_choose(struct tdill_chclause *clauses, int nclauses,
 #define dill_fdout tdill_fdout
 #define dill_fdclean tdill_fdclean
 #define dill_hclose tdill_hclose
+#define dill_hown tdill_hown
+#define DILL_PREFIX_BIG_ENDIAN TDILL_PREFIX_BIG_ENDIAN
+#define DILL_PREFIX_LITTLE_ENDIAN TDILL_PREFIX_LITTLE_ENDIAN
+#define dill_prefix_storage tdill_prefix_storage
+#define dill_suffix_storage tdill_suffix_storage
+#define dill_prefix_attach tdill_prefix_attach
+#define dill_prefix_attach_mem tdill_prefix_attach_mem
+#define dill_prefix_detach tdill_prefix_detach
+#define dill_suffix_attach tdill_suffix_attach
+#define dill_suffix_attach_mem tdill_suffix_attach_mem
+#define dill_suffix_detach tdill_suffix_detach
+#define dill_msend tdill_msend
+#define dill_mrecv tdill_mrecv
+#define dill_msendl tdill_msendl
+#define dill_mrecvl tdill_mrecvl
 #define dill_iolist tdill_iolist
 #define dill_bsend tdill_bsend
 #define dill_brecv tdill_brecv
@@ -203,6 +260,21 @@ TDILL_EXPORT int tdill_choose(struct tdill_chclause *clauses, int nclauses,
 #define fdout tdill_fdout
 #define fdclean tdill_fdclean
 #define hclose tdill_hclose
+#define hown tdill_hown
+#define PREFIX_BIG_ENDIAN TDILL_PREFIX_BIG_ENDIAN
+#define PREFIX_LITTLE_ENDIAN TDILL_PREFIX_LITTLE_ENDIAN
+#define prefix_storage tdill_prefix_storage
+#define suffix_storage tdill_suffix_storage
+#define prefix_attach tdill_prefix_attach
+#define prefix_attach_mem tdill_prefix_attach_mem
+#define prefix_detach tdill_prefix_detach
+#define suffix_attach tdill_suffix_attach
+#define suffix_attach_mem tdill_suffix_attach_mem
+#define suffix_detach tdill_suffix_detach
+#define msend tdill_msend
+#define mrecv tdill_mrecv
+#define msendl tdill_msendl
+#define mrecvl tdill_mrecvl
 #define iolist tdill_iolist
 #define bsend tdill_bsend
 #define brecv tdill_brecv
