@@ -20,7 +20,7 @@ static int transfer(int h, enum td_dir dir, struct tdill_iolist *first,
 {
     struct td_sock *s;
     size_t total = 0;
-    int rc = td_sock_begin(h, &td_conn_vfs, &s);
+    int rc = td_handle_begin(h, &td_conn_vfs, (void **)&s);
     if (rc)
         return td_fail(rc);
     bool drain = dir == TD_IN && !first && !last;
@@ -29,7 +29,7 @@ static int transfer(int h, enum td_dir dir, struct tdill_iolist *first,
     if (rc == 0)
         rc = td_sock_enter(s, dir);
     if (rc) {
-        td_sock_end(h);
+        td_handle_end(h);
         return td_fail(rc);
     }
     int64_t dl = td_deadline_ns(deadline);
@@ -42,7 +42,7 @@ static int transfer(int h, enum td_dir dir, struct tdill_iolist *first,
     else
         rc = td_sock_recvv(s, &c, dl);
     td_sock_leave(s, dir, rc);
-    td_sock_end(h);
+    td_handle_end(h);
     return rc ? td_fail(rc) : 0;
 }
 

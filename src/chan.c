@@ -27,6 +27,26 @@ static void end_cancel(void *obj)
     pthread_mutex_unlock(&e->ch->mu);
 }
 
+/* hown: the calls blocked on the end fail with ECANCELED as if it had
+   been closed, but the channel goes on. */
+static void end_withdraw(void *obj)
+{
+    struct td_chan_end *e = obj;
+    pthread_mutex_lock(&e->ch->mu);
+    e->closing = true;
+    td_chan_cancel_end(e->ch, e, ECANCELED);
+    pthread_mutex_unlock(&e->ch->mu);
+}
+
+static void end_rehome(void *obj, int h)
+{
+    struct td_chan_end *e = obj;
+    (void)h;
+    pthread_mutex_lock(&e->ch->mu);
+    e->closing = false;
+    pthread_mutex_unlock(&e->ch->mu);
+}
+
 static void end_destroy(void *obj)
 {
     struct td_chan *ch = ((struct td_chan_end *)obj)->ch;
@@ -73,6 +93,8 @@ const struct td_vfs td_chan_vfs = {
     .fork_prepare = end_fork_prepare,
     .fork_parent = end_fork_parent,
     .fork_child = end_fork_child,
+    .withdraw = end_withdraw,
+    .rehome = end_rehome,
 };
 
 static int chmake_in(struct td_chan *ch, bool heap, int chv[2])

@@ -98,7 +98,7 @@ static int try_recvfd(int fd, void *arg)
 TDILL_EXPORT int tdill_ipc_sendfd(int h, int fd, int64_t deadline)
 {
     struct td_sock *s;
-    int rc = td_sock_begin(h, &td_conn_vfs, &s);
+    int rc = td_handle_begin(h, &td_conn_vfs, (void **)&s);
     if (rc)
         return td_fail(rc);
     if (fd < 0 || fcntl(fd, F_GETFD) < 0)
@@ -109,7 +109,7 @@ TDILL_EXPORT int tdill_ipc_sendfd(int h, int fd, int64_t deadline)
         rc = sendfd(s, fd, td_deadline_ns(deadline));
         td_sock_leave(s, TD_OUT, rc);
     }
-    td_sock_end(h);
+    td_handle_end(h);
     return rc ? td_fail(rc) : 0;
 }
 
@@ -117,7 +117,7 @@ TDILL_EXPORT int tdill_ipc_recvfd(int h, int64_t deadline)
 {
     struct td_sock *s;
     int fd = -1;
-    int rc = td_sock_begin(h, &td_conn_vfs, &s);
+    int rc = td_handle_begin(h, &td_conn_vfs, (void **)&s);
     if (rc)
         return td_fail(rc);
     rc = td_sock_enter(s, TD_IN);
@@ -126,6 +126,6 @@ TDILL_EXPORT int tdill_ipc_recvfd(int h, int64_t deadline)
                          td_deadline_ns(deadline));
         td_sock_leave(s, TD_IN, rc);
     }
-    td_sock_end(h);
+    td_handle_end(h);
     return rc ? td_fail(rc) : fd;
 }

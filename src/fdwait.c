@@ -78,7 +78,7 @@ static int fdwait(int fd, enum td_dir dir, int64_t deadline)
     if (rc)
         return td_fail(rc);
     struct td_sock *s;
-    rc = td_sock_begin(h, &td_borrowed_vfs, &s);
+    rc = td_handle_begin(h, &td_borrowed_vfs, (void **)&s);
     if (rc)
         return td_fail(rc);
     rc = td_sock_enter(s, dir);
@@ -89,7 +89,7 @@ static int fdwait(int fd, enum td_dir dir, int64_t deadline)
                          td_deadline_ns(deadline));
         td_sock_leave(s, dir, rc);
     }
-    td_sock_end(h);
+    td_handle_end(h);
     return rc ? td_fail(rc) : 0;
 }
 

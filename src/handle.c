@@ -120,6 +120,25 @@ static int take_slot(uint32_t *idx)
     return 0;
 }
 
+/* The handle a slot will have when it is next made live. */
+static int handle_at(uint32_t idx)
+{
+    uint64_t st = atomic_load_explicit(&slot_at(idx)->state,
+                                       memory_order_relaxed);
+    return (int)(((uint64_t)ST_GEN(st) << INDEX_BITS) | idx);
+}
+
+/* Makes a taken slot reachable. Needs table_mu. */
+static void publish_locked(uint32_t idx, const struct td_vfs *vfs, void *obj)
+{
+    struct slot *s = slot_at(idx);
+    uint64_t gen = ST_GEN(atomic_load_explicit(&s->state, memory_order_relaxed));
+    s->obj = obj;
+    s->vfs = vfs;
+    atomic_store_explicit(&s->state, (gen << 32) | ST_LIVE,
+                          memory_order_release);
+}
+
 int td_handle_make(const struct td_vfs *vfs, void *obj, int *h)
 {
     uint32_t idx;
@@ -127,14 +146,8 @@ int td_handle_make(const struct td_vfs *vfs, void *obj, int *h)
     pthread_mutex_lock(&table_mu);
     int rc = take_slot(&idx);
     if (rc == 0) {
-        struct slot *s = slot_at(idx);
-        uint64_t gen =
-            ST_GEN(atomic_load_explicit(&s->state, memory_order_relaxed));
-        s->obj = obj;
-        s->vfs = vfs;
-        atomic_store_explicit(&s->state, (gen << 32) | ST_LIVE,
-                              memory_order_release);
-        *h = (int)((gen << INDEX_BITS) | idx);
+        publish_locked(idx, vfs, obj);
+        *h = handle_at(idx);
     }
     pthread_mutex_unlock(&table_mu);
     return rc;
@@ -224,6 +237,22 @@ static void free_slot_locked(struct slot *s, uint32_t idx)
     free_count++;
 }
 
+/* Destroys obj, which nobody can reach any more, and frees h's slot. NB:
+   the slot is marked under table_mu, so fork() (which holds it) never
+   touches an object that is half destroyed; it does not wait for the
+   teardown either. */
+static void tear_down(struct slot *s, int h, const struct td_vfs *vfs,
+                      void *obj)
+{
+    pthread_mutex_lock(&table_mu);
+    atomic_fetch_or_explicit(&s->state, ST_DYING, memory_order_relaxed);
+    pthread_mutex_unlock(&table_mu);
+    vfs->destroy(obj);
+    pthread_mutex_lock(&table_mu);
+    free_slot_locked(s, (uint32_t)h & INDEX_MASK);
+    pthread_mutex_unlock(&table_mu);
+}
+
 int td_handle_close(int h)
 {
     /* 1. Mark the slot closing: from now on nobody new gets in. */
@@ -233,14 +262,52 @@ int td_handle_close(int h)
     /* 2. Throw out those already inside and wait until they have left. */
     s->vfs->cancel(s->obj);
     wait_for_last_reference(s);
-    /* 3. Nobody can reach the object any more: tear it down. NB: marked
-       under table_mu, so fork() (which holds it) never touches an object
-       that is half destroyed; it does not wait for the teardown either. */
+    /* 3. Nobody can reach the object any more: tear it down. */
+    tear_down(s, h, s->vfs, s->obj);
+    return 0;
+}
+
+/* A move is a close that keeps the object: the new slot is taken first,
+   so that running out of slots or memory changes nothing. */
+int td_handle_move(int h, const struct td_vfs *vfs, td_wrap_fn *wrap,
+                   void *arg, int *newh)
+{
+    void *obj;
+    const struct td_vfs *kind;
+    int rc = td_handle_acquire_any(h, &obj, &kind);
+    if (rc)
+        return rc;
+    td_handle_release(h);
+    if ((vfs && kind != vfs) || !kind->rehome)
+        return ENOTSUP;
+    uint32_t idx;
     pthread_mutex_lock(&table_mu);
-    atomic_fetch_or_explicit(&s->state, ST_DYING, memory_order_relaxed);
+    rc = take_slot(&idx);
     pthread_mutex_unlock(&table_mu);
-    s->vfs->destroy(s->obj);
+    if (rc)
+        return rc;
+    struct slot *s, *to = slot_at(idx);
+    if (update_open(h, ST_CLOSING, &s)) {
+        pthread_mutex_lock(&table_mu);
+        free_slot_locked(to, idx);
+        pthread_mutex_unlock(&table_mu);
+        return EBADF;
+    }
+    /* The slot is still h's, so obj and kind are still its. */
+    kind->withdraw(obj);
+    wait_for_last_reference(s);
+    rc = wrap ? wrap(arg, &obj, &kind) : 0;
+    if (rc) {
+        tear_down(s, h, kind, obj);
+        pthread_mutex_lock(&table_mu);
+        free_slot_locked(to, idx);
+        pthread_mutex_unlock(&table_mu);
+        return rc;
+    }
+    *newh = handle_at(idx);
+    kind->rehome(obj, *newh);
     pthread_mutex_lock(&table_mu);
+    publish_locked(idx, kind, obj);
     free_slot_locked(s, (uint32_t)h & INDEX_MASK);
     pthread_mutex_unlock(&table_mu);
     return 0;
@@ -254,6 +321,36 @@ TDILL_EXPORT int tdill_hclose(int h)
     int rc = td_handle_close(h);
     td_call_end();
     return rc ? td_fail(rc) : 0;
+}
+
+/* Like hclose, it waits for the calls it throws out, and is no
+   cancellation point. */
+TDILL_EXPORT int tdill_hown(int h)
+{
+    td_call_begin(0);
+    int newh, rc = td_handle_move(h, NULL, NULL, NULL, &newh);
+    td_call_end();
+    return rc ? td_fail(rc) : newh;
+}
+
+int td_handle_begin(int h, const struct td_vfs *vfs, void **obj)
+{
+    int rc = td_call_begin(TD_CANCEL_POINT | TD_MAY_WAIT);
+    if (rc == 0)
+        rc = td_handle_acquire(h, vfs, obj);
+    if (rc) {
+        td_call_end();
+        return rc;
+    }
+    td_call_hold(td_handle_undo_release, NULL, h);
+    return 0;
+}
+
+void td_handle_end(int h)
+{
+    td_call_drop();
+    td_handle_release(h);
+    td_call_end();
 }
 
 void td_handle_undo_release(void *unused, int h)

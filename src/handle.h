@@ -15,6 +15,8 @@
  * looked up safely; it fails because its generation no longer matches.
  */
 
+struct td_sock;
+
 /* What the table needs to know about one kind of object. */
 struct td_vfs {
     /* Wake every call blocked on the object with ECANCELED and make later
@@ -29,6 +31,15 @@ struct td_vfs {
     void (*fork_prepare)(void *obj);
     void (*fork_parent)(void *obj);
     unsigned (*fork_child)(void *obj);
+    /* Moving to a new handle (hown, attach, detach; both NULL: the kind
+       cannot move). withdraw wakes every call blocked on the object with
+       ECANCELED and makes new waits fail, like cancel but for the moment;
+       rehome then makes the object usable again under handle h. */
+    void (*withdraw)(void *obj);
+    void (*rehome)(void *obj, int h);
+    /* The socket object the poller's reports for this handle are for
+       (NULL: none; see sock.c). */
+    struct td_sock *(*sock)(void *obj);
 };
 
 /* Registers obj; on success stores the new handle in *h. Returns 0, EMFILE
@@ -44,6 +55,28 @@ int td_handle_acquire(int h, const struct td_vfs *vfs, void **obj);
 int td_handle_acquire_any(int h, void **obj, const struct td_vfs **vfs);
 
 void td_handle_release(int h);
+
+/* How a call that may block on handle h begins: td_call_begin (a
+   cancellation point that may wait), then a reference on h that a
+   cancellation gives back. Returns 0, or the error the call fails with
+   before touching anything (ECANCELED in a cancelled coroutine, EBADF,
+   ENOTSUP). On 0 the call ends with td_handle_end(h). */
+int td_handle_begin(int h, const struct td_vfs *vfs, void **obj);
+void td_handle_end(int h);
+
+/* What td_handle_move does with the object once nothing uses it: may put
+   another object (of another kind) in its place. Returns 0 or the error
+   the move fails with. */
+typedef int td_wrap_fn(void *arg, void **obj, const struct td_vfs **vfs);
+
+/* Moves the object behind h, of kind vfs (NULL: any kind that can move),
+   to a new handle: h is closed to new calls, calls blocked on it fail with
+   ECANCELED and are waited for, then wrap (may be NULL) runs and the
+   result lives on as *newh; h answers EBADF. Returns 0; EBADF, ENOTSUP,
+   EMFILE or ENOMEM with nothing changed; or wrap's error, after which the
+   object is destroyed and h is gone. */
+int td_handle_move(int h, const struct td_vfs *vfs, td_wrap_fn *wrap,
+                   void *arg, int *newh);
 
 /* hclose(): returns 0 or EBADF. */
 int td_handle_close(int h);

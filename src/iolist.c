@@ -44,9 +44,24 @@ int td_iolist_check(struct tdill_iolist *first, struct tdill_iolist *last,
 void td_iocur_init(struct td_iocur *c, struct tdill_iolist *first,
                    size_t total)
 {
+    td_iocur_init_tail(c, first, NULL, NULL, total);
+}
+
+void td_iocur_init_tail(struct td_iocur *c, struct tdill_iolist *first,
+                        struct tdill_iolist *last, struct tdill_iolist *tail,
+                        size_t total)
+{
     c->node = first;
     c->off = 0;
     c->left = total;
+    c->last = last;
+    c->tail = tail;
+}
+
+static struct tdill_iolist *next(const struct td_iocur *c,
+                                 const struct tdill_iolist *it)
+{
+    return it == c->last ? c->tail : it->iol_next;
 }
 
 int td_iocur_fill(const struct td_iocur *c, struct iovec *iov, int max,
@@ -78,7 +93,7 @@ int td_iocur_fill(const struct td_iocur *c, struct iovec *iov, int max,
             if (!it->iol_base && off + len < it->iol_len)
                 break; /* scratch too small for the rest of this piece */
         }
-        it = it->iol_next;
+        it = next(c, it);
         off = 0;
     }
     return n;
@@ -94,12 +109,12 @@ void td_iocur_advance(struct td_iocur *c, size_t n)
             return;
         }
         n -= rest;
-        c->node = c->node->iol_next;
+        c->node = next(c, c->node);
         c->off = 0;
     }
     /* Skip empty pieces so the cursor rests on the next byte to move. */
     while (c->left && c->node->iol_len == c->off) {
-        c->node = c->node->iol_next;
+        c->node = next(c, c->node);
         c->off = 0;
     }
 }

@@ -15,15 +15,24 @@
 int td_iolist_check(struct tdill_iolist *first, struct tdill_iolist *last,
                     int for_send, size_t *total);
 
-/* A position in a list and the bytes still to go from there. */
+/* A position in a list and the bytes still to go from there. After last
+   the walk goes on to tail: a piece of our own appended to the caller's
+   list without touching it. */
 struct td_iocur {
     struct tdill_iolist *node;
     size_t off;
     size_t left;
+    struct tdill_iolist *last;
+    struct tdill_iolist *tail;
 };
 
 void td_iocur_init(struct td_iocur *c, struct tdill_iolist *first,
                    size_t total);
+
+/* The same, with tail (one piece, iol_next unused) after last. */
+void td_iocur_init_tail(struct td_iocur *c, struct tdill_iolist *first,
+                        struct tdill_iolist *last, struct tdill_iolist *tail,
+                        size_t total);
 
 /* Describes up to max pieces from the cursor on as iovecs; pieces with a
    NULL base (receive lists only) point into scratch. Returns the count. */

@@ -153,11 +153,11 @@ static int accept_new(struct td_sock *s, void *mem, int64_t deadline, int *h)
 static int accept_common(int ls, bool want_mem, void *mem, int64_t deadline)
 {
     struct td_sock *s;
-    int h, rc = td_sock_begin(ls, &td_listener_vfs, &s);
+    int h, rc = td_handle_begin(ls, &td_listener_vfs, (void **)&s);
     if (rc)
         return td_fail(rc);
     rc = want_mem && !mem ? EINVAL : accept_new(s, mem, deadline, &h);
-    td_sock_end(ls);
+    td_handle_end(ls);
     return rc ? td_fail(rc) : h;
 }
 
@@ -183,11 +183,11 @@ static int connect_handle(int h, const struct sockaddr_un *sa, socklen_t len,
 {
     struct td_sock *s;
     td_call_hold(td_handle_undo_close, NULL, h);
-    int rc = td_sock_begin(h, &td_conn_vfs, &s);
+    int rc = td_handle_begin(h, &td_conn_vfs, (void **)&s);
     if (rc == 0) {
         rc = td_sock_connect(s, (const struct sockaddr *)sa, len,
                              td_deadline_ns(deadline));
-        td_sock_end(h);
+        td_handle_end(h);
     }
     td_call_drop();
     if (rc)

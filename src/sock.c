@@ -64,9 +64,8 @@ static void on_ready(uint64_t data, uint32_t events)
     const struct td_vfs *vfs;
     if (td_handle_acquire_any(h, &obj, &vfs))
         return;
-    if (vfs == &td_conn_vfs || vfs == &td_listener_vfs ||
-        vfs == &td_borrowed_vfs) {
-        struct td_sock *s = obj;
+    if (vfs->sock) {
+        struct td_sock *s = vfs->sock(obj);
         pthread_mutex_lock(&s->lock);
         wake_ready(s, events);
         /* The one-shot arming is spent; others may still wait. */
@@ -185,17 +184,34 @@ static unsigned sock_fork_child(void *obj)
     return 0;
 }
 
+/* After sock_cancel, as the withdrawal of a move. */
+static void sock_rehome(void *obj, int h)
+{
+    struct td_sock *s = obj;
+    pthread_mutex_lock(&s->lock);
+    atomic_store(&s->closing, false);
+    s->handle = h;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static struct td_sock *sock_self(void *obj)
+{
+    return obj;
+}
+
 /* The kinds differ only in which calls accept them: one object each (the
-   kind is the object's address), one set of operations. */
-#define SOCK_OPS                                                              \
+   kind is the object's address), one set of operations. A borrowed socket
+   cannot move: fdwait.c finds it by its handle. */
+#define SOCK_OPS(move, rehome_fn)                                             \
     {                                                                         \
         .cancel = sock_cancel, .destroy = sock_destroy,                       \
         .fork_prepare = sock_fork_prepare, .fork_parent = sock_fork_parent,   \
-        .fork_child = sock_fork_child,                                        \
+        .fork_child = sock_fork_child, .withdraw = move,                      \
+        .rehome = rehome_fn, .sock = sock_self,                               \
     }
-const struct td_vfs td_conn_vfs = SOCK_OPS;
-const struct td_vfs td_listener_vfs = SOCK_OPS;
-const struct td_vfs td_borrowed_vfs = SOCK_OPS;
+const struct td_vfs td_conn_vfs = SOCK_OPS(sock_cancel, sock_rehome);
+const struct td_vfs td_listener_vfs = SOCK_OPS(sock_cancel, sock_rehome);
+const struct td_vfs td_borrowed_vfs = SOCK_OPS(NULL, NULL);
 
 int td_sock_make(int fd, void *mem, const struct td_vfs *vfs, int *h)
 {
@@ -218,26 +234,6 @@ int td_sock_make(int fd, void *mem, const struct td_vfs *vfs, int *h)
     }
     *h = s->handle;
     return 0;
-}
-
-int td_sock_begin(int h, const struct td_vfs *vfs, struct td_sock **s)
-{
-    int rc = td_call_begin(TD_CANCEL_POINT | TD_MAY_WAIT);
-    if (rc == 0)
-        rc = td_handle_acquire(h, vfs, (void **)s);
-    if (rc) {
-        td_call_end();
-        return rc;
-    }
-    td_call_hold(td_handle_undo_release, NULL, h);
-    return 0;
-}
-
-void td_sock_end(int h)
-{
-    td_call_drop();
-    td_handle_release(h);
-    td_call_end();
 }
 
 /* Gives a side back; an operation that failed with rc kills it. */

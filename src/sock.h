@@ -52,13 +52,6 @@ extern const struct td_vfs td_borrowed_vfs;
    value (fd then stays open and is the caller's). mem == NULL: allocate. */
 int td_sock_make(int fd, void *mem, const struct td_vfs *vfs, int *h);
 
-/* How a blocking call on handle h begins: td_call_begin (a cancellation
-   point that may wait), then a reference on h. Returns 0, or the error
-   the call fails with before touching anything (ECANCELED in a cancelled
-   coroutine, EBADF, ENOTSUP). On 0 the call ends with td_sock_end(h). */
-int td_sock_begin(int h, const struct td_vfs *vfs, struct td_sock **s);
-void td_sock_end(int h);
-
 /* Claims the sending or receiving side of a connection: EBUSY if another
    thread has it, else the direction's state (EPIPE, ECONNRESET) or 0. A
    call cancelled while it holds the side gives it back as failed. */

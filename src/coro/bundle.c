@@ -138,9 +138,14 @@ static unsigned bundle_fork_child(void *obj)
     return refs;
 }
 
+/* No withdraw/rehome: bundles and coroutines cannot move (hown gives
+   ENOTSUP), as waking bundle_wait would mean cancelling the coroutines. */
 const struct td_vfs tdc_bundle_vfs = {
-    bundle_cancel,      bundle_destroy,    bundle_fork_prepare,
-    bundle_fork_parent, bundle_fork_child,
+    .cancel = bundle_cancel,
+    .destroy = bundle_destroy,
+    .fork_prepare = bundle_fork_prepare,
+    .fork_parent = bundle_fork_parent,
+    .fork_child = bundle_fork_child,
 };
 
 static int make(struct tdc_bundle *b)
