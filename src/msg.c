@@ -194,32 +194,43 @@ static uint64_t get_size(const struct td_msg *m, const uint8_t *hdr)
     return size;
 }
 
-/* A message containing the suffix would arrive as two: refused. The last
-   len-1 bytes seen are carried over, to find one split between pieces. */
+/* The receiver ends a message at the first suffix it sees, so one must
+   not appear before the one we append: not in the message, nor across its
+   end (suffix "bb" after "ab" would be found at "a|bb|b"). Scans the
+   message and then the suffix's first len-1 bytes, carrying the last
+   len-1 bytes seen over to find one split between pieces. */
+struct scan {
+    const struct td_msg *m;
+    uint8_t win[2 * MAX_SUFFIX];
+    size_t keep;
+};
+
+static bool scan_finds(struct scan *sc, const uint8_t *p, size_t n)
+{
+    size_t len = sc->m->len, tail = len - 1, head = n < tail ? n : tail;
+    if (head)
+        memcpy(sc->win + sc->keep, p, head);
+    if (memmem(sc->win, sc->keep + head, sc->m->sfx, len) ||
+        (n >= len && memmem(p, n, sc->m->sfx, len)))
+        return true;
+    size_t w = sc->keep + head, k = w < tail ? w : tail;
+    if (n >= tail)
+        memcpy(sc->win, p + n - tail, tail);
+    else
+        memmove(sc->win, sc->win + w - k, k);
+    sc->keep = n >= tail ? tail : k;
+    return false;
+}
+
 static int check_no_suffix(const struct td_msg *m, struct tdill_iolist *first,
                            struct tdill_iolist *last)
 {
-    uint8_t win[2 * MAX_SUFFIX];
-    size_t keep = 0, tail = m->len - 1u;
+    struct scan sc = {.m = m};
     for (struct tdill_iolist *it = first;; it = it->iol_next) {
-        const uint8_t *p = it->iol_base;
-        size_t n = it->iol_len, head = n < tail ? n : tail;
-        if (head)
-            memcpy(win + keep, p, head);
-        if (memmem(win, keep + head, m->sfx, m->len) ||
-            (n >= m->len && memmem(p, n, m->sfx, m->len)))
+        if (scan_finds(&sc, it->iol_base, it->iol_len))
             return EINVAL;
-        if (n >= tail) {
-            if (tail)
-                memcpy(win, p + n - tail, tail);
-            keep = tail;
-        } else {
-            size_t w = keep + head, k = w < tail ? w : tail;
-            memmove(win, win + w - k, k);
-            keep = k;
-        }
         if (it == last)
-            return 0;
+            return scan_finds(&sc, m->sfx, m->len - 1u) ? EINVAL : 0;
     }
 }
 
