@@ -27,7 +27,14 @@ man_pages3 = \
 	man/tdill_ipc_peercred.3 \
 	man/tdill_ipc_recvfd.3 \
 	man/tdill_ipc_sendfd.3 \
-	man/tdill_now.3
+	man/tdill_now.3 \
+	man/tdill_hown.3 \
+	man/tdill_mrecv.3 \
+	man/tdill_msend.3 \
+	man/tdill_prefix_attach.3 \
+	man/tdill_prefix_detach.3 \
+	man/tdill_suffix_attach.3 \
+	man/tdill_suffix_detach.3
 
 man_aliases3 = \
 	man/brecv.3 \
@@ -72,7 +79,22 @@ man_aliases3 = \
 	man/tdill_ipc_fromfd_mem.3 \
 	man/tdill_ipc_listen_mem.3 \
 	man/tdill_ipc_listener_fromfd_mem.3 \
-	man/tdill_ipc_pair_mem.3
+	man/tdill_ipc_pair_mem.3 \
+	man/hown.3 \
+	man/mrecv.3 \
+	man/mrecvl.3 \
+	man/msend.3 \
+	man/msendl.3 \
+	man/prefix_attach.3 \
+	man/prefix_attach_mem.3 \
+	man/prefix_detach.3 \
+	man/suffix_attach.3 \
+	man/suffix_attach_mem.3 \
+	man/suffix_detach.3 \
+	man/tdill_mrecvl.3 \
+	man/tdill_msendl.3 \
+	man/tdill_prefix_attach_mem.3 \
+	man/tdill_suffix_attach_mem.3
 
 dist_man3_MANS = $(man_pages3) $(man_aliases3)
 dist_man7_MANS = man/tdill.7
