@@ -12,7 +12,8 @@ TU_CHECKS = tests/test_handles tests/test_bytestream tests/test_iolist \
 	tests/test_fromfd tests/test_close tests/test_mode_peercred \
 	tests/test_resources tests/test_fdpass tests/test_threads \
 	tests/test_fork tests/test_scale tests/test_deadline tests/test_chan \
-	tests/test_choose tests/test_chan_threads tests/test_chan_stress
+	tests/test_choose tests/test_chan_threads tests/test_chan_stress \
+	tests/test_msg
 check_PROGRAMS += $(TU_CHECKS)
 TESTS += $(TU_CHECKS)
 
@@ -101,4 +102,8 @@ tests_test_chan_stress_LDADD = $(TU_LDADD)
 tests_test_fdwait_SOURCES = tests/test_fdwait.c $(TU_SRC)
 tests_test_fdwait_CFLAGS = $(TU_CFLAGS)
 tests_test_fdwait_LDADD = $(TU_LDADD)
+
+tests_test_msg_SOURCES = tests/test_msg.c $(TU_SRC)
+tests_test_msg_CFLAGS = $(TU_CFLAGS)
+tests_test_msg_LDADD = $(TU_LDADD)
 endif
