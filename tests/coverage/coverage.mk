@@ -5,7 +5,7 @@
 # with the rest (see notes/coverage.md).
 if HAVE_CHECK
 COV_CHECKS = tests/coverage/test_edges tests/coverage/test_fork_state \
-	tests/coverage/test_chan_edges
+	tests/coverage/test_chan_edges tests/coverage/test_msg_edges
 check_PROGRAMS += $(COV_CHECKS)
 TESTS += $(COV_CHECKS)
 
@@ -32,6 +32,11 @@ tests_coverage_test_chan_edges_SOURCES = tests/coverage/test_chan_edges.c \
 	$(REL_SRC)
 tests_coverage_test_chan_edges_CFLAGS = $(TU_CFLAGS)
 tests_coverage_test_chan_edges_LDADD = $(COV_LDADD)
+
+tests_coverage_test_msg_edges_SOURCES = tests/coverage/test_msg_edges.c \
+	$(REL_SRC)
+tests_coverage_test_msg_edges_CFLAGS = $(TU_CFLAGS)
+tests_coverage_test_msg_edges_LDADD = $(COV_LDADD)
 
 if ENABLE_CORO
 check_PROGRAMS += tests/coverage/test_coro_limits
