@@ -14,8 +14,10 @@ EXTRA_PROGRAMS = bench/tdill-bench
 bench_tdill_bench_SOURCES = \
 	bench/bench.h \
 	bench/report.h \
+	bench/side.h \
 	bench/main.c \
 	bench/report.c \
+	bench/side.c \
 	bench/workloads.c \
 	bench/raw.c \
 	bench/tdill.c \
