@@ -90,6 +90,9 @@ struct result {
        cell shows "-", and note says why. */
     int absent;
     double v[MAX_VALUES];
+    /* User + system CPU microseconds per operation, of every process taking
+       part, over the timed section (side.h); 0: not measured. */
+    double cpu;
     char note[96];   /* informational, e.g. "9,000 conns: fd limit" */
     char err[160];   /* set when !ok */
 };

@@ -349,6 +349,7 @@ static void measure(const struct workload *w, const struct params *p,
         c->ok = c->have;
         for (int i = 0; i < MAX_VALUES; i++)
             c->runs[i] = calloc((size_t)runs, sizeof(double));
+        c->cpu_runs = calloc((size_t)runs, sizeof(double));
     }
     for (int r = 0; r < runs; r++) {
         for (int bi = 0; bi < NB; bi++) {
@@ -373,15 +374,19 @@ static void measure(const struct workload *w, const struct params *p,
                 snprintf(c->note, sizeof(c->note), "%s", res.note);
             for (int i = 0; i < MAX_VALUES; i++)
                 c->runs[i][r] = res.v[i];
+            c->cpu_runs[r] = res.cpu;
             printf(".");
             fflush(stdout);
         }
     }
     printf(" %.1f s\n", (double)(now_ns() - started) / 1e9);
-    for (int bi = 0; bi < NB; bi++)
-        if (cells[bi].ok)
-            for (int i = 0; i < MAX_VALUES; i++)
-                cells[bi].med[i] = median(cells[bi].runs[i], runs);
+    for (int bi = 0; bi < NB; bi++) {
+        if (!cells[bi].ok)
+            continue;
+        for (int i = 0; i < MAX_VALUES; i++)
+            cells[bi].med[i] = median(cells[bi].runs[i], runs);
+        cells[bi].cpu_med = median(cells[bi].cpu_runs, runs);
+    }
 }
 
 /******************************************************************************/

@@ -45,6 +45,7 @@ static void fmt_figure(char *out, size_t n, const struct metric *m, double v)
         fmt_val(out, n, v);
 }
 
+/* m: NULL for a CPU cell (a backend that has no figure there). */
 static void fmt_cell(char *out, size_t n, const struct cell *c,
                      const struct metric *m)
 {
@@ -52,6 +53,8 @@ static void fmt_cell(char *out, size_t n, const struct cell *c,
         snprintf(out, n, "-");
     else if (!c->ok)
         snprintf(out, n, "ERR");
+    else if (!m)
+        snprintf(out, n, "?");
     else
         fmt_figure(out, n, m, c->med[m->idx]);
 }
@@ -60,11 +63,44 @@ struct row {
     char name[96];
     char v[NB][24];
     char ratio[16];
+    char cpu[NB][24]; /* CPU per operation: on a workload's first row only */
+    char cpu_ratio[16];
     char target[40];
     char vs_nng[8];
     double tdill_ratio, nng_ratio; /* NAN where none */
     int has_target, pass;
 };
+
+/* tdill/raw, or "-" where either has no figure. */
+static double tdill_over_raw(const struct cell *cells, double raw, double td,
+                             char *out, size_t n)
+{
+    double ratio = NAN;
+    if (cells[RAW].ok && cells[TDILL].ok && raw != 0)
+        ratio = td / raw;
+    if (isnan(ratio))
+        snprintf(out, n, "-");
+    else
+        snprintf(out, n, "%.2f", ratio);
+    return ratio;
+}
+
+/* The CPU columns: every backend's CPU time per operation and tdill/raw. */
+static void set_cpu(struct row *row, const struct cell *cells)
+{
+    for (int bi = 0; bi < NB; bi++) {
+        const struct cell *c = &cells[bi];
+        if (c->have && c->ok && c->cpu_med > 0)
+            fmt_val(row->cpu[bi], sizeof(row->cpu[bi]), c->cpu_med);
+        else
+            fmt_cell(row->cpu[bi], sizeof(row->cpu[bi]), c, NULL);
+    }
+    if (cells[RAW].cpu_med > 0 && cells[TDILL].cpu_med > 0)
+        tdill_over_raw(cells, cells[RAW].cpu_med, cells[TDILL].cpu_med,
+                       row->cpu_ratio, sizeof(row->cpu_ratio));
+    else
+        snprintf(row->cpu_ratio, sizeof(row->cpu_ratio), "-");
+}
 
 /* tdill/raw and nng/raw from the same runs, for the ratio column and the
    chart. */
@@ -75,14 +111,14 @@ static void set_ratios(struct row *row, const struct metric *m,
     const struct cell *nn = &cells[NNG];
     row->tdill_ratio = row->nng_ratio = NAN;
     int ratio_ok = !m->no_ratio && raw->ok && raw->med[m->idx] != 0;
-    if (ratio_ok && td->ok)
-        row->tdill_ratio = td->med[m->idx] / raw->med[m->idx];
+    if (ratio_ok)
+        row->tdill_ratio = tdill_over_raw(cells, raw->med[m->idx],
+                                          td->med[m->idx], row->ratio,
+                                          sizeof(row->ratio));
+    else
+        snprintf(row->ratio, sizeof(row->ratio), "-");
     if (ratio_ok && nn->ok)
         row->nng_ratio = nn->med[m->idx] / raw->med[m->idx];
-    if (isnan(row->tdill_ratio))
-        snprintf(row->ratio, sizeof(row->ratio), "-");
-    else
-        snprintf(row->ratio, sizeof(row->ratio), "%.2f", row->tdill_ratio);
 }
 
 /* The target column. A minimum count (connections open) is a target of
@@ -143,33 +179,77 @@ static void set_vs_nng(struct row *row, const struct metric *m,
     }
 }
 
+/* with_cpu: the row of the workload's first metric, which shows the CPU
+   time per operation beside it. */
 static void make_row(struct row *row, const char *name, const struct metric *m,
-                     const struct cell *cells, int full)
+                     const struct cell *cells, int full, int with_cpu)
 {
     memset(row, 0, sizeof(*row));
     snprintf(row->name, sizeof(row->name), "%s", name);
     for (int bi = 0; bi < NB; bi++)
         fmt_cell(row->v[bi], sizeof(row->v[bi]), &cells[bi], m);
     set_ratios(row, m, cells);
+    if (with_cpu)
+        set_cpu(row, cells);
     set_target(row, m, &cells[TDILL], full);
     set_vs_nng(row, m, &cells[TDILL], &cells[NNG]);
+}
+
+/* One cell: md, a markdown cell; else right-aligned in `width` (left-
+   aligned where width is negative). */
+static void put_col(FILE *f, int md, int width, const char *s)
+{
+    if (md)
+        fprintf(f, " %s |", s);
+    else
+        fprintf(f, " %*s", width, s);
+}
+
+/* One line of the table: the figures, tdill/raw, the CPU columns (cpu:
+   NULL in the header), the target and the verdict against nng. */
+static void print_line(FILE *f, int md, const char *name, char v[NB][24],
+                       const char *ratio, char cpu[NB][24],
+                       const char *cpu_ratio, const char *target,
+                       const char *vs_nng)
+{
+    fprintf(f, md ? "| %s |" : "%-54s", name);
+    for (int bi = 0; bi < NB; bi++)
+        put_col(f, md, 10, v[bi]);
+    put_col(f, md, 9, ratio);
+    for (int bi = 0; bi < NB; bi++)
+        put_col(f, md, 11, cpu[bi]);
+    put_col(f, md, 9, cpu_ratio);
+    put_col(f, md, md ? 0 : -22, target);
+    put_col(f, md, md ? 0 : -1, vs_nng);
+    fprintf(f, "\n");
 }
 
 /* md: a markdown table; else aligned columns for the terminal. */
 static void print_rows(FILE *f, int md, const struct row *rows, int nrows)
 {
-    /* The header and the rows share one format, so the columns line up. */
-    const char *fmt = md ? "| %s | %s | %s | %s | %s | %s | %s |\n"
-                         : "%-54s %10s %10s %10s %9s  %-22s %s\n";
-    fprintf(f, fmt, "workload / metric", "raw", "tdill", "nng", "tdill/raw",
-            "target (tdill)", "tdill vs nng");
-    if (md)
-        fprintf(f, "|---|--:|--:|--:|--:|---|---|\n");
+    char v[NB][24], cpu[NB][24];
+    for (int bi = 0; bi < NB; bi++) {
+        snprintf(v[bi], sizeof(v[bi]), "%s", bench_backends[bi]->name);
+        snprintf(cpu[bi], sizeof(cpu[bi]), md ? "CPU us/op %s" : "cpu %s",
+                 bench_backends[bi]->name);
+    }
+    print_line(f, md, "workload / metric", v, "tdill/raw", cpu,
+               md ? "CPU tdill/raw" : "cpu t/raw", "target (tdill)",
+               "tdill vs nng");
+    if (md) {
+        fprintf(f, "|---|");
+        for (int i = 0; i < 2 * NB + 2; i++)
+            fprintf(f, "--:|");
+        fprintf(f, "---|---|\n");
+    }
     for (int i = 0; i < nrows; i++) {
         const struct row *r = &rows[i];
-        fprintf(f, fmt, r->name, r->v[RAW], r->v[TDILL], r->v[NNG], r->ratio,
-                r->target, r->vs_nng);
+        print_line(f, md, r->name, (char (*)[24])r->v, r->ratio,
+                   (char (*)[24])r->cpu, r->cpu_ratio, r->target, r->vs_nng);
     }
+    if (!md)
+        fprintf(f, "cpu: user + system CPU microseconds per operation, "
+                   "every process of the run, timed section only\n");
 }
 
 /******************************************************************************/
@@ -449,7 +529,8 @@ static int make_rows(struct row *rows, const struct measured *m, int n,
         for (int k = 0; k < m[i].w->nm; k++) {
             char name[96];
             row_name(name, sizeof(name), &m[i], k);
-            make_row(&rows[nrows++], name, &m[i].w->m[k], m[i].cells, full);
+            make_row(&rows[nrows++], name, &m[i].w->m[k], m[i].cells, full,
+                     k == 0);
         }
     return nrows;
 }
@@ -504,6 +585,7 @@ static void print_notes(FILE *f, int md, const struct measured *m, int n)
         }
 }
 
+/* m: NULL for the CPU time per operation. */
 static void write_runs(FILE *f, const char *name, const struct metric *m,
                        const struct cell *cells, int runs)
 {
@@ -518,7 +600,10 @@ static void write_runs(FILE *f, const char *name, const struct metric *m,
         else
             for (int r = 0; r < runs; r++) {
                 char v[24];
-                fmt_figure(v, sizeof(v), m, c->runs[m->idx][r]);
+                if (m)
+                    fmt_figure(v, sizeof(v), m, c->runs[m->idx][r]);
+                else
+                    fmt_val(v, sizeof(v), c->cpu_runs[r]);
                 fprintf(f, "%s%s", r ? ", " : "", v);
             }
         fprintf(f, " |");
@@ -542,6 +627,10 @@ static void write_every_run(FILE *f, const struct run_setup *s,
             char name[96];
             row_name(name, sizeof(name), &m[i], k);
             write_runs(f, name, &m[i].w->m[k], m[i].cells, s->runs);
+            if (k == 0 && m[i].cells[RAW].cpu_med + m[i].cells[TDILL].cpu_med > 0) {
+                snprintf(name, sizeof(name), "%s: CPU us/op", m[i].w->title);
+                write_runs(f, name, NULL, m[i].cells, s->runs);
+            }
         }
 }
 
@@ -568,7 +657,10 @@ static void write_report(const struct run_setup *s, const struct measured *m,
     describe_params(f, s->p);
     fprintf(f, "\nFigures are medians. Ratios are tdill/raw from the same"
                " run. \"tdill vs nng\" is PASS where tdill is at least as"
-               " good as nng (PASS* where nng failed).\n\n");
+               " good as nng (PASS* where nng failed). \"CPU us/op\": user +"
+               " system CPU microseconds per operation of every process"
+               " taking part, over the timed section only, on each"
+               " workload's first row.\n\n");
     print_rows(f, 1, rows, nrows);
     fprintf(f,
             "\nTargets met: %d of %d; tdill ahead of nng: %d of %d "
@@ -626,7 +718,7 @@ void report_scaling(const struct run_setup *s, const struct measured *m,
         char name[96];
         snprintf(name, sizeof(name), "%s, %2d pairs: %s", m[i].w->title,
                  m[i].pairs, m[i].w->m[0].label);
-        make_row(&rows[i], name, &m[i].w->m[0], m[i].cells, 0);
+        make_row(&rows[i], name, &m[i].w->m[0], m[i].cells, 0, 1);
     }
     printf("\n");
     print_rows(stdout, 0, rows, n);

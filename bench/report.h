@@ -41,6 +41,10 @@ struct cell {
     int ok;   /* all its runs succeeded */
     double med[MAX_VALUES];
     double *runs[MAX_VALUES];
+    /* CPU microseconds per operation (struct result's cpu): median and every
+       run's; 0 where the workload does not measure it. */
+    double cpu_med;
+    double *cpu_runs;
     char err[160];
     char note[96];
 };

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -203,6 +204,40 @@ pthread_t spawn(void *(*fn)(void *), void *arg)
     if (rc)
         bench_fail("pthread_create: %s", strerror(rc));
     return t;
+}
+
+static int64_t tv_us(struct timeval tv)
+{
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+int64_t cpu_now(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) < 0)
+        bench_fail("getrusage: %s", strerror(errno));
+    return tv_us(ru.ru_utime) + tv_us(ru.ru_stime);
+}
+
+void cpu_send(const struct side *s, int64_t since)
+{
+    if (s->mode != XPROC)
+        return;
+    int64_t used = cpu_now() - since;
+    ctl_write(s->ctl, &used, sizeof(used));
+}
+
+int64_t cpu_recv(const struct side *s)
+{
+    int64_t used = 0;
+    if (s->mode == XPROC)
+        ctl_read(s->peer_ctl, &used, sizeof(used));
+    return used;
+}
+
+double cpu_per_op(int64_t cpu_us, long ops)
+{
+    return (double)cpu_us / (double)ops;
 }
 
 /******************************************************************************/

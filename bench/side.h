@@ -74,4 +74,18 @@ long warm(long n, long cap);
 /* A thread with a small stack (many of them may run at once). */
 pthread_t spawn(void *(*fn)(void *), void *arg);
 
+/* CPU time. A workload counts the user + system CPU time of every process
+   taking part over its timed section: each process reads its own (every
+   thread of it, the library's included) at the start and at the end of the
+   section as it sees it, and a server process sends its share to the
+   client over the control channel. */
+int64_t cpu_now(void); /* this process's CPU time so far, microseconds */
+/* Server side: sends the CPU time used since `since` where the server is a
+   process of its own (XPROC); in one process the client's count has it. */
+void cpu_send(const struct side *s, int64_t since);
+/* Client side: what cpu_send sent (0 unless XPROC). */
+int64_t cpu_recv(const struct side *s);
+/* Microseconds of CPU time per operation. */
+double cpu_per_op(int64_t cpu_us, long ops);
+
 #endif

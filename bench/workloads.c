@@ -48,20 +48,24 @@ static void pp_echo(const struct backend *b, xfer_const_fn *tx, xfer_fn *rx,
 void pp_server(struct side *s)
 {
     const struct backend *b = s->b;
-    long n = s->p->pp_roundtrips + wl_pp_warmup(s->p);
     int ls, c;
     CHECK("listen", ls = b->listen(s->addr, 16));
     ctl_put(s->ctl, 'R');
     CHECK("accept", c = b->accept(ls));
-    pp_echo(b, b->send, b->recv, c, n);
+    pp_echo(b, b->send, b->recv, c, wl_pp_warmup(s->p));
+    int64_t cpu0 = cpu_now();
+    pp_echo(b, b->send, b->recv, c, s->p->pp_roundtrips);
+    cpu_send(s, cpu0);
     b->close(c);
     b->lclose(ls);
 }
 
 /* The timing side: the warm-up, then p->pp_roundtrips timed round trips.
-   v[0] mean, v[1] p50, v[2] p99: microseconds per round trip. */
-static void pp_time(const struct backend *b, xfer_const_fn *tx, xfer_fn *rx,
-                    int c, const struct params *p, struct result *r)
+   v[0] mean, v[1] p50, v[2] p99: microseconds per round trip. Returns the
+   CPU time this process used in the timed round trips. */
+static int64_t pp_time(const struct backend *b, xfer_const_fn *tx,
+                       xfer_fn *rx, int c, const struct params *p,
+                       struct result *r)
 {
     long n = p->pp_roundtrips, nw = wl_pp_warmup(p);
     int64_t *lat = malloc(sizeof(*lat) * (size_t)n);
@@ -70,7 +74,7 @@ static void pp_time(const struct backend *b, xfer_const_fn *tx, xfer_fn *rx,
         CHECK("send", tx(c, buf, sizeof(buf)));
         CHECK("recv", rx(c, buf, sizeof(buf)));
     }
-    int64_t sum = 0;
+    int64_t sum = 0, cpu0 = cpu_now();
     for (long i = 0; i < n; i++) {
         int64_t t0 = now_ns();
         CHECK("send", tx(c, buf, sizeof(buf)));
@@ -78,11 +82,13 @@ static void pp_time(const struct backend *b, xfer_const_fn *tx, xfer_fn *rx,
         lat[i] = now_ns() - t0;
         sum += lat[i];
     }
+    int64_t cpu = cpu_now() - cpu0;
     qsort(lat, (size_t)n, sizeof(*lat), cmp_i64);
     r->v[0] = (double)sum / (double)n / 1e3;
     r->v[1] = (double)pct(lat, n, 0.50) / 1e3;
     r->v[2] = (double)pct(lat, n, 0.99) / 1e3;
     free(lat);
+    return cpu;
 }
 
 /* v[0] mean, v[1] p50, v[2] p99: microseconds per round trip. */
@@ -95,8 +101,9 @@ void wl_pingpong(const struct backend *b, const struct params *p,
     start_server(&s, mode);
     ctl_expect(s.peer_ctl, 'R');
     CHECK("connect", c = b->connect(s.addr));
-    pp_time(b, b->send, b->recv, c, p, r);
+    int64_t cpu = pp_time(b, b->send, b->recv, c, p, r);
     b->close(c);
+    r->cpu = cpu_per_op(cpu + cpu_recv(&s), p->pp_roundtrips);
     join_server(&s);
     if (mode == XCORO && !b->go)
         snprintf(r->note, sizeof(r->note), "no coroutines: two threads");
@@ -115,6 +122,7 @@ void chan_pp_server(struct side *s)
     ctl_put(s->ctl, 'R');
     pp_echo(b, b->chan_send, b->chan_recv, c,
             s->p->pp_roundtrips + wl_pp_warmup(s->p));
+    /* Never a process of its own: the client's CPU count has this side. */
 }
 
 /* Ping-pong of a 64-byte value over the two ends of one channel: the
@@ -138,7 +146,8 @@ void wl_chan_pingpong(const struct backend *b, const struct params *p,
                      .arg_size = sizeof(ch[1])};
     start_server(&s, mode);
     ctl_expect(s.peer_ctl, 'R');
-    pp_time(b, b->chan_send, b->chan_recv, ch[0], p, r);
+    int64_t cpu = pp_time(b, b->chan_send, b->chan_recv, ch[0], p, r);
+    r->cpu = cpu_per_op(cpu, p->pp_roundtrips);
     join_server(&s);
     CHECK("chan_close", b->chan_close(ch[0]));
     CHECK("chan_close", b->chan_close(ch[1]));
@@ -169,19 +178,23 @@ void sink_server(struct side *s)
     CHECK("listen", ls = b->listen(s->addr, 16));
     ctl_put(s->ctl, 'R');
     CHECK("accept", c = b->accept(ls));
-    for (long i = 0; i < f->warm + f->count; i++)
+    for (long i = 0; i < f->warm; i++)
+        CHECK("recv", b->recv(c, buf, f->size));
+    int64_t cpu0 = cpu_now();
+    for (long i = 0; i < f->count; i++)
         CHECK("recv", b->recv(c, buf, f->size));
     ctl_put(s->ctl, 'D');
+    cpu_send(s, cpu0);
     b->close(c);
     b->lclose(ls);
     free(buf);
 }
 
 /* Returns the seconds from the first timed send until the receiver had
-   everything. */
+   everything; sets r->cpu per send. */
 static double run_flow(const struct backend *b, enum mode mode,
                        const char *dir, const struct params *p,
-                       struct flow *f)
+                       struct flow *f, struct result *r)
 {
     struct side s = {.b = b, .p = p, .fn = SRV_SINK, .arg = f,
                      .arg_size = sizeof(*f)};
@@ -194,12 +207,13 @@ static double run_flow(const struct backend *b, enum mode mode,
     CHECK("connect", c = b->connect(s.addr));
     for (long i = 0; i < f->warm; i++)
         CHECK("send", b->send(c, buf, f->size));
-    int64_t t0 = now_ns();
+    int64_t t0 = now_ns(), cpu0 = cpu_now();
     for (long i = 0; i < f->count; i++)
         CHECK("send", b->send(c, buf, f->size));
     ctl_expect(s.peer_ctl, 'D');
-    int64_t t1 = now_ns();
+    int64_t t1 = now_ns(), cpu = cpu_now() - cpu0;
     b->close(c);
+    r->cpu = cpu_per_op(cpu + cpu_recv(&s), f->count);
     join_server(&s);
     free(buf);
     return secs(t1 - t0);
@@ -210,7 +224,7 @@ void wl_stream(const struct backend *b, const struct params *p, enum mode mode,
                const char *dir, struct result *r)
 {
     struct flow f = {STREAM_CHUNK, p->stream_bytes / STREAM_CHUNK, 64};
-    double t = run_flow(b, mode, dir, p, &f);
+    double t = run_flow(b, mode, dir, p, &f, r);
     r->v[0] = (double)f.count * STREAM_CHUNK / t / 1e9;
     r->ok = 1;
 }
@@ -220,7 +234,7 @@ void wl_small(const struct backend *b, const struct params *p, enum mode mode,
               const char *dir, struct result *r)
 {
     struct flow f = {SMALL_SIZE, p->small_ops, warm(p->small_ops, 10000)};
-    double t = run_flow(b, mode, dir, p, &f);
+    double t = run_flow(b, mode, dir, p, &f, r);
     r->v[0] = (double)f.count / t / 1e6;
     r->ok = 1;
 }
@@ -229,20 +243,29 @@ void wl_small(const struct backend *b, const struct params *p, enum mode mode,
 /*  Connection rate: connect, send 1 byte, close                              */
 /******************************************************************************/
 
+static long conn_warmup(const struct params *p)
+{
+    return warm(p->conns, 200);
+}
+
 void conn_server(struct side *s)
 {
     const struct backend *b = s->b;
-    long n = *(const long *)s->arg;
+    long nw = conn_warmup(s->p), total = nw + s->p->conns;
     int ls, c;
+    int64_t cpu0 = 0;
     char x;
     CHECK("listen", ls = b->listen(s->addr, 128));
     ctl_put(s->ctl, 'R');
-    for (long i = 0; i < n; i++) {
+    for (long i = 0; i < total; i++) {
+        if (i == nw)
+            cpu0 = cpu_now();
         CHECK("accept", c = b->accept(ls));
         CHECK("recv", b->recv(c, &x, 1));
         CHECK("close", b->close(c));
     }
     ctl_put(s->ctl, 'D');
+    cpu_send(s, cpu0);
     b->lclose(ls);
 }
 
@@ -250,24 +273,26 @@ void conn_server(struct side *s)
 void wl_connrate(const struct backend *b, const struct params *p,
                  enum mode mode, const char *dir, struct result *r)
 {
-    long n = p->conns, nw = warm(n, 200), total = n + nw;
-    struct side s = {.b = b, .p = p, .fn = SRV_CONN, .arg = &total,
-                     .arg_size = sizeof(total)};
+    long n = p->conns, nw = conn_warmup(p), total = n + nw;
+    struct side s = {.b = b, .p = p, .fn = SRV_CONN};
     snprintf(s.addr, sizeof(s.addr), "%s/conn", dir);
     char x = 'x';
     int c;
     start_server(&s, mode);
     ctl_expect(s.peer_ctl, 'R');
-    int64_t t0 = 0;
+    int64_t t0 = 0, cpu0 = 0;
     for (long i = 0; i < total; i++) {
-        if (i == nw)
+        if (i == nw) {
             t0 = now_ns();
+            cpu0 = cpu_now();
+        }
         CHECK("connect", c = b->connect(s.addr));
         CHECK("send", b->send(c, &x, 1));
         CHECK("close", b->close(c));
     }
     ctl_expect(s.peer_ctl, 'D');
-    int64_t t1 = now_ns();
+    int64_t t1 = now_ns(), cpu = cpu_now() - cpu0;
+    r->cpu = cpu_per_op(cpu + cpu_recv(&s), n);
     join_server(&s);
     r->v[0] = (double)n / secs(t1 - t0);
     r->ok = 1;
@@ -376,11 +401,12 @@ void scale_server(struct side *s)
     ctl_put(s->ctl, 'A');
     ctl_expect(s->ctl, 'W');
     pthread_barrier_wait(&start);
-    int64_t t[2] = {now_ns(), 0};
+    int64_t t[2] = {now_ns(), 0}, cpu0 = cpu_now();
     for (int m = 0; m < mine; m++)
         pthread_join(th[m], NULL);
     t[1] = now_ns();
     ctl_write(s->ctl, t, sizeof(t));
+    cpu_send(s, cpu0);
     /* Exiting closes everything; the client needs nothing more. */
 }
 
@@ -473,12 +499,15 @@ static pthread_t *start_callers(const struct backend *b, const struct scale *x,
 }
 
 /* The wave's seconds, from the first server's start to the last one's
-   finish, as the servers timed it; then the servers are done. */
-static double wave_seconds(struct side *s)
+   finish, as the servers timed it, and in *cpu the CPU time the servers
+   used in it; then the servers are done. */
+static double wave_seconds(struct side *s, int64_t *cpu)
 {
     int64_t first = INT64_MAX, last = 0, t[2];
+    *cpu = 0;
     for (int k = 0; k < NSERV; k++) {
         ctl_read(s[k].peer_ctl, t, sizeof(t));
+        *cpu += cpu_recv(&s[k]);
         first = t[0] < first ? t[0] : first;
         last = t[1] > last ? t[1] : last;
     }
@@ -509,16 +538,19 @@ void wl_scale(const struct backend *b, const struct params *p, enum mode mode,
     usleep(p->quick ? 50000 : 200000);
     int lib = count_threads() - 1 - x.t;
 
+    int64_t cpu0 = cpu_now();
     for (int k = 0; k < NSERV; k++)
         ctl_put(s[k].peer_ctl, 'W');
     for (int j = 0; j < x.t; j++)
         pthread_join(th[j], NULL);
+    int64_t cpu = cpu_now() - cpu0, servers_cpu;
     int after = count_threads() - 1;
     if (after > lib)
         lib = after;
     /* The connections are left to process exit: closing 10,000 is not
        what is measured. */
-    r->v[0] = (double)x.t * x.rounds / wave_seconds(s) / 1e3;
+    r->v[0] = (double)x.t * x.rounds / wave_seconds(s, &servers_cpu) / 1e3;
+    r->cpu = cpu_per_op(cpu + servers_cpu, (long)x.t * x.rounds);
     r->v[1] = lib;
     r->v[2] = (double)(rss1 - rss0) / (x.n - 1);
     r->v[3] = x.n;
@@ -539,8 +571,10 @@ void wl_deadline(const struct backend *b, const struct params *p,
     (void)mode;
     (void)dir;
     int n = p->deadline_samples, nw = 10, early = 0;
-    int64_t *late = malloc(sizeof(*late) * (size_t)n);
+    int64_t *late = malloc(sizeof(*late) * (size_t)n), cpu0 = 0;
     for (int i = 0; i < nw + n; i++) {
+        if (i == nw)
+            cpu0 = cpu_now();
         int c[2];
         char x;
         int64_t deadline;
@@ -557,6 +591,8 @@ void wl_deadline(const struct backend *b, const struct params *p,
         late[i - nw] = t - deadline;
         early += t < deadline;
     }
+    /* Per sample: the pair, the receive that times out, the two closes. */
+    r->cpu = cpu_per_op(cpu_now() - cpu0, n);
     qsort(late, (size_t)n, sizeof(*late), cmp_i64);
     r->v[0] = (double)pct(late, n, 0.50) / 1e3;
     r->v[1] = (double)pct(late, n, 0.99) / 1e3;
@@ -639,7 +675,8 @@ static void *lane_sink(void *arg)
    gone). */
 static double run_lanes(const struct backend *b, const struct params *p,
                         long count, size_t size, void *(*active)(void *),
-                        void *(*passive)(void *), int close_active_first)
+                        void *(*passive)(void *), int close_active_first,
+                        int64_t *cpu)
 {
     int np = p->scaling_pairs;
     struct lane *a = calloc((size_t)np, sizeof(*a)), *q = calloc((size_t)np, sizeof(*q));
@@ -652,6 +689,8 @@ static double run_lanes(const struct backend *b, const struct params *p,
         a[i] = (struct lane){b, c[0], count, size, &start, 0, 0};
         q[i] = (struct lane){b, c[1], count, size, &start, 0, 0};
     }
+    /* The CPU count includes starting and ending the threads. */
+    int64_t cpu0 = cpu_now();
     for (int i = 0; i < np; i++) {
         tq[i] = spawn(passive, &q[i]);
         ta[i] = spawn(active, &a[i]);
@@ -664,6 +703,7 @@ static double run_lanes(const struct backend *b, const struct params *p,
         first = a[i].t0 < first ? a[i].t0 : first;
         last = t1 > last ? t1 : last;
     }
+    *cpu = cpu_now() - cpu0;
     for (int i = 0; i < np; i++) {
         b->close(close_active_first ? a[i].c : q[i].c);
         b->close(close_active_first ? q[i].c : a[i].c);
@@ -682,8 +722,10 @@ void wl_scaling_pingpong(const struct backend *b, const struct params *p,
     (void)mode;
     (void)dir;
     long per = p->scaling_rts / p->scaling_pairs;
-    double t = run_lanes(b, p, per, PP_SIZE, lane_ping, lane_echo, 1);
+    int64_t cpu;
+    double t = run_lanes(b, p, per, PP_SIZE, lane_ping, lane_echo, 1, &cpu);
     r->v[0] = (double)per * p->scaling_pairs / t / 1e6;
+    r->cpu = cpu_per_op(cpu, per * p->scaling_pairs);
     r->ok = 1;
 }
 
@@ -694,7 +736,10 @@ void wl_scaling_stream(const struct backend *b, const struct params *p,
     (void)mode;
     (void)dir;
     long per = p->scaling_bytes / p->scaling_pairs / STREAM_CHUNK;
-    double t = run_lanes(b, p, per, STREAM_CHUNK, lane_source, lane_sink, 0);
+    int64_t cpu;
+    double t = run_lanes(b, p, per, STREAM_CHUNK, lane_source, lane_sink, 0,
+                         &cpu);
     r->v[0] = (double)per * p->scaling_pairs * STREAM_CHUNK / t / 1e9;
+    r->cpu = cpu_per_op(cpu, per * p->scaling_pairs);
     r->ok = 1;
 }
