@@ -77,6 +77,7 @@ struct params {
     int scale_rounds;       /* scale: round trips per caller in the wave */
     int deadline_samples;   /* deadline precision: timeouts measured */
     int deadline_ms;        /* ... each this long */
+    long overhead_rounds;   /* per-call overhead: 16-byte send+recv pairs */
     int scaling_pairs;      /* --scaling: thread pairs in this run */
     long scaling_rts;       /* --scaling: round trips, all pairs together */
     long scaling_bytes;     /* --scaling: stream bytes, all pairs together */
@@ -108,7 +109,8 @@ typedef void workload_fn(const struct backend *b, const struct params *p,
                          enum mode mode, const char *dir, struct result *r);
 
 workload_fn wl_pingpong, wl_stream, wl_small, wl_connrate, wl_scale,
-    wl_deadline, wl_scaling_pingpong, wl_scaling_stream, wl_chan_pingpong;
+    wl_deadline, wl_scaling_pingpong, wl_scaling_stream, wl_chan_pingpong,
+    wl_overhead;
 
 int64_t now_ns(void);
 /* Untimed ping-pong round trips before the timed ones (the report says how

@@ -19,6 +19,7 @@ bench_tdill_bench_SOURCES = \
 	bench/report.c \
 	bench/side.c \
 	bench/workloads.c \
+	bench/overhead.c \
 	bench/raw.c \
 	bench/tdill.c \
 	bench/nng.c

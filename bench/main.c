@@ -88,6 +88,12 @@ static const struct workload workloads[] = {
      3, {{"p50 late (us)", 0, 1, T_NONE, 0, 1, 0, 0},
          {"p99 late (us)", 1, 1, T_ABS_MAX, 1000, 1, 0, 0},
          {"max late (us)", 2, 1, T_NONE, 0, 1, 0, 0}}},
+    /* The tax: the backend's call minus plain send/recv in the same
+       process; raw's shows what its own read/send loop adds. */
+    {"overhead", "per-call overhead, 16 B", wl_overhead, XTHREAD,
+     3, {{"ns per call", 0, 1, T_NONE, 0, 1, 0, 0},
+         {"plain send/recv, ns per call", 1, 1, T_NONE, 0, 0, 1, 0},
+         {"tax over plain, ns per call", 2, 1, T_NONE, 0, 0, 1, 0}}},
 };
 #define NW (int)(sizeof(workloads) / sizeof(workloads[0]))
 
@@ -114,6 +120,7 @@ static void set_params(struct params *p, int quick)
         .scale_rounds = quick ? 20 : 100,
         .deadline_samples = quick ? 100 : 1000,
         .deadline_ms = 1,
+        .overhead_rounds = quick ? 100000 : 1000000,
         .scaling_rts = quick ? 40000 : 400000,
         .scaling_bytes = quick ? 256L << 20 : 2L << 30,
     };

@@ -508,10 +508,16 @@ static void describe_params(FILE *f, const struct params *p)
             "= /proc/self/task - main - callers\n"
             "- deadline: %d receives with a %d ms deadline on fresh idle "
             "pairs, lateness = return time - deadline (raw: poll(); nng: "
-            "NNG_OPT_RECVTIMEO)\n",
+            "NNG_OPT_RECVTIMEO)\n"
+            "- per-call overhead: %ld x (send 16 B on one end of a pair, "
+            "receive them on the other) in one thread, never waiting; the "
+            "same with plain send(2)/recv(2) on a socketpair in the same "
+            "process, alternating blocks; tax = the backend's ns per call "
+            "minus plain's\n",
             p->pp_roundtrips, wl_pp_warmup(p), p->stream_bytes >> 20,
             p->small_ops, p->conns, p->scale_conns, p->scale_callers,
-            p->scale_rounds, p->deadline_samples, p->deadline_ms);
+            p->scale_rounds, p->deadline_samples, p->deadline_ms,
+            p->overhead_rounds);
 }
 
 /* "workload: metric", the name of the row of metric i of m. */
