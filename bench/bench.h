@@ -21,6 +21,10 @@ struct backend {
        workloads that hold many connections open then give each connection
        an address of its own. */
     int one_peer_per_addr;
+    /* 1 when a handle may be used only by the thread that made it
+       (libdill): workloads in which one thread would use another's handle
+       report n/a, and tpc runs its connections as coroutines. */
+    int per_thread_handles;
     /* Version of what is measured, for the report (may be NULL). */
     const char *(*version)(void);
 
@@ -63,6 +67,7 @@ struct backend {
 
 extern const struct backend raw_backend;
 extern const struct backend tdill_backend;
+extern const struct backend libdill_backend;
 extern const struct backend nng_backend;
 
 /* Sizes of one benchmark pass (main.c fills them for full/quick). */
@@ -87,8 +92,8 @@ struct params {
 
 struct result {
     int ok;
-    /* The backend has nothing to measure here (nng has no channel): its
-       cell shows "-", and note says why. */
+    /* The backend cannot run this workload (nng has no channel): its cell
+       shows "n/a", and note says why. */
     int absent;
     double v[MAX_VALUES];
     /* User + system CPU microseconds per operation, of every process taking

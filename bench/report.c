@@ -49,7 +49,9 @@ static void fmt_figure(char *out, size_t n, const struct metric *m, double v)
 static void fmt_cell(char *out, size_t n, const struct cell *c,
                      const struct metric *m)
 {
-    if (!c->have)
+    if (c->absent)
+        snprintf(out, n, "n/a");
+    else if (!c->have)
         snprintf(out, n, "-");
     else if (!c->ok)
         snprintf(out, n, "ERR");
@@ -62,22 +64,23 @@ static void fmt_cell(char *out, size_t n, const struct cell *c,
 struct row {
     char name[96];
     char v[NB][24];
-    char ratio[16];
+    char ratio[16];    /* tdill/raw */
+    char ld_ratio[16]; /* tdill/libdill */
     char cpu[NB][24]; /* CPU per operation: on a workload's first row only */
     char cpu_ratio[16];
-    char target[40];
-    char vs_nng[8];
-    double tdill_ratio, nng_ratio; /* NAN where none */
+    char target[48];
+    char vs_nng[16];
+    /* For the target and the chart; NAN where none. */
+    double tdill_ratio, libdill_ratio, nng_ratio, tdill_libdill;
     int has_target, pass;
 };
 
-/* tdill/raw, or "-" where either has no figure. */
-static double tdill_over_raw(const struct cell *cells, double raw, double td,
-                             char *out, size_t n)
+/* x/y of two backends' figures (NAN where either has none), written to out
+   ("-" for none). */
+static double ratio_of(const struct cell *cx, double x, const struct cell *cy,
+                       double y, char *out, size_t n)
 {
-    double ratio = NAN;
-    if (cells[RAW].ok && cells[TDILL].ok && raw != 0)
-        ratio = td / raw;
+    double ratio = cx->ok && cy->ok && y != 0 ? x / y : NAN;
     if (isnan(ratio))
         snprintf(out, n, "-");
     else
@@ -96,67 +99,93 @@ static void set_cpu(struct row *row, const struct cell *cells)
             fmt_cell(row->cpu[bi], sizeof(row->cpu[bi]), c, NULL);
     }
     if (cells[RAW].cpu_med > 0 && cells[TDILL].cpu_med > 0)
-        tdill_over_raw(cells, cells[RAW].cpu_med, cells[TDILL].cpu_med,
-                       row->cpu_ratio, sizeof(row->cpu_ratio));
+        ratio_of(&cells[TDILL], cells[TDILL].cpu_med, &cells[RAW],
+                 cells[RAW].cpu_med, row->cpu_ratio, sizeof(row->cpu_ratio));
     else
         snprintf(row->cpu_ratio, sizeof(row->cpu_ratio), "-");
 }
 
-/* tdill/raw and nng/raw from the same runs, for the ratio column and the
-   chart. */
+/* tdill/raw and tdill/libdill for the ratio columns; libdill/raw and
+   nng/raw too for the chart. */
 static void set_ratios(struct row *row, const struct metric *m,
                        const struct cell *cells)
 {
     const struct cell *raw = &cells[RAW], *td = &cells[TDILL];
-    const struct cell *nn = &cells[NNG];
-    row->tdill_ratio = row->nng_ratio = NAN;
-    int ratio_ok = !m->no_ratio && raw->ok && raw->med[m->idx] != 0;
-    if (ratio_ok)
-        row->tdill_ratio = tdill_over_raw(cells, raw->med[m->idx],
-                                          td->med[m->idx], row->ratio,
-                                          sizeof(row->ratio));
-    else
-        snprintf(row->ratio, sizeof(row->ratio), "-");
-    if (ratio_ok && nn->ok)
-        row->nng_ratio = nn->med[m->idx] / raw->med[m->idx];
+    const struct cell *ld = &cells[LIBDILL], *nn = &cells[NNG];
+    double r = raw->med[m->idx], t = td->med[m->idx], l = ld->med[m->idx];
+    char scratch[16];
+    row->tdill_ratio = row->libdill_ratio = row->nng_ratio = NAN;
+    row->tdill_libdill = NAN;
+    snprintf(row->ratio, sizeof(row->ratio), "-");
+    snprintf(row->ld_ratio, sizeof(row->ld_ratio), "-");
+    if (m->no_ratio)
+        return;
+    row->tdill_ratio = ratio_of(td, t, raw, r, row->ratio, sizeof(row->ratio));
+    row->tdill_libdill =
+        ratio_of(td, t, ld, l, row->ld_ratio, sizeof(row->ld_ratio));
+    row->libdill_ratio = ratio_of(ld, l, raw, r, scratch, sizeof(scratch));
+    row->nng_ratio =
+        ratio_of(nn, nn->med[m->idx], raw, r, scratch, sizeof(scratch));
 }
 
-/* The target column. A minimum count (connections open) is a target of
-   full runs only: quick runs open fewer on purpose. */
-static void set_target(struct row *row, const struct metric *m,
+/* A target on a ratio: `what` <= or >= the goal. A ratio that could not be
+   taken (NAN) misses, unless the other side is a backend not built (where
+   `missing` is set): then there is no verdict. */
+static void ratio_target(struct row *row, const struct metric *m,
+                         const char *what, double ratio, const char *missing)
+{
+    char goal[24];
+    int max = m->target != T_RATIO_MIN;
+    snprintf(goal, sizeof(goal), "%g", m->goal);
+    if (isnan(ratio) && missing) {
+        snprintf(row->target, sizeof(row->target), "%s %s %s: %s", what,
+                 max ? "<=" : ">=", goal, missing);
+        return;
+    }
+    row->has_target = 1;
+    row->pass = !isnan(ratio) && (max ? ratio <= m->goal : ratio >= m->goal);
+    snprintf(row->target, sizeof(row->target), "%s %s %s %s", what,
+             max ? "<=" : ">=", goal, row->pass ? "PASS" : "MISS");
+}
+
+/* A target on tdill's figure itself. A minimum count (connections open) is
+   a target of full runs only: quick runs open fewer on purpose. */
+static void abs_target(struct row *row, const struct metric *m,
                        const struct cell *td, int full)
 {
-    const char *verdict = NULL;
+    int max = m->target == T_ABS_MAX;
     char goal[24];
     snprintf(goal, sizeof(goal), "%g", m->goal);
+    if (!max && !full) {
+        snprintf(row->target, sizeof(row->target), ">= %s (full run)", goal);
+        return;
+    }
+    row->has_target = 1;
+    row->pass = td->ok && (max ? td->med[m->idx] <= m->goal
+                               : td->med[m->idx] >= m->goal);
+    snprintf(row->target, sizeof(row->target), "%s %s %s", max ? "<=" : ">=",
+             goal, row->pass ? "PASS" : "MISS");
+}
+
+/* The target column. */
+static void set_target(struct row *row, const struct metric *m,
+                       const struct cell *cells, int full)
+{
     switch (m->target) {
     case T_NONE:
         snprintf(row->target, sizeof(row->target), "-");
         break;
     case T_RATIO_MAX:
     case T_RATIO_MIN:
-        row->has_target = 1;
-        row->pass = !isnan(row->tdill_ratio) &&
-                    (m->target == T_RATIO_MAX ? row->tdill_ratio <= m->goal
-                                              : row->tdill_ratio >= m->goal);
-        verdict = row->pass ? "PASS" : "MISS";
-        snprintf(row->target, sizeof(row->target), "ratio %s %s %s",
-                 m->target == T_RATIO_MAX ? "<=" : ">=", goal, verdict);
+        ratio_target(row, m, "ratio", row->tdill_ratio, NULL);
+        break;
+    case T_LIBDILL_MAX:
+        ratio_target(row, m, "tdill/libdill", row->tdill_libdill,
+                     cells[LIBDILL].have ? NULL : "libdill not run");
         break;
     case T_ABS_MAX:
     case T_ABS_MIN:
-        if (m->target == T_ABS_MIN && !full) {
-            snprintf(row->target, sizeof(row->target), ">= %s (full run)",
-                     goal);
-            break;
-        }
-        row->has_target = 1;
-        row->pass =
-            td->ok && (m->target == T_ABS_MAX ? td->med[m->idx] <= m->goal
-                                              : td->med[m->idx] >= m->goal);
-        verdict = row->pass ? "PASS" : "MISS";
-        snprintf(row->target, sizeof(row->target), "%s %s %s",
-                 m->target == T_ABS_MAX ? "<=" : ">=", goal, verdict);
+        abs_target(row, m, &cells[TDILL], full);
         break;
     }
 }
@@ -191,7 +220,7 @@ static void make_row(struct row *row, const char *name, const struct metric *m,
     set_ratios(row, m, cells);
     if (with_cpu)
         set_cpu(row, cells);
-    set_target(row, m, &cells[TDILL], full);
+    set_target(row, m, cells, full);
     set_vs_nng(row, m, &cells[TDILL], &cells[NNG]);
 }
 
@@ -205,48 +234,54 @@ static void put_col(FILE *f, int md, int width, const char *s)
         fprintf(f, " %*s", width, s);
 }
 
-/* One line of the table: the figures, tdill/raw, the CPU columns (cpu:
-   NULL in the header), the target and the verdict against nng. */
-static void print_line(FILE *f, int md, const char *name, char v[NB][24],
-                       const char *ratio, char cpu[NB][24],
-                       const char *cpu_ratio, const char *target,
-                       const char *vs_nng)
+/* One line of the table (the header is a row of column names too). */
+static void print_line(FILE *f, int md, const struct row *r)
 {
-    fprintf(f, md ? "| %s |" : "%-54s", name);
+    fprintf(f, md ? "| %s |" : "%-54s", r->name);
     for (int bi = 0; bi < NB; bi++)
-        put_col(f, md, 10, v[bi]);
-    put_col(f, md, 9, ratio);
+        put_col(f, md, 10, r->v[bi]);
+    put_col(f, md, 9, r->ratio);
+    put_col(f, md, 13, r->ld_ratio);
     for (int bi = 0; bi < NB; bi++)
-        put_col(f, md, 11, cpu[bi]);
-    put_col(f, md, 9, cpu_ratio);
-    put_col(f, md, md ? 0 : -22, target);
-    put_col(f, md, md ? 0 : -1, vs_nng);
+        put_col(f, md, 11, r->cpu[bi]);
+    put_col(f, md, 9, r->cpu_ratio);
+    put_col(f, md, md ? 0 : -28, r->target);
+    put_col(f, md, md ? 0 : -1, r->vs_nng);
     fprintf(f, "\n");
+}
+
+static void header_row(struct row *h, int md)
+{
+    memset(h, 0, sizeof(*h));
+    snprintf(h->name, sizeof(h->name), "workload / metric");
+    for (int bi = 0; bi < NB; bi++) {
+        const char *name = bench_backends[bi]->name;
+        snprintf(h->v[bi], sizeof(h->v[bi]), "%s", name);
+        snprintf(h->cpu[bi], sizeof(h->cpu[bi]),
+                 md ? "CPU us/op %s" : "cpu %s", name);
+    }
+    snprintf(h->ratio, sizeof(h->ratio), "tdill/raw");
+    snprintf(h->ld_ratio, sizeof(h->ld_ratio), "tdill/libdill");
+    snprintf(h->cpu_ratio, sizeof(h->cpu_ratio), "%s",
+             md ? "CPU tdill/raw" : "cpu t/raw");
+    snprintf(h->target, sizeof(h->target), "target (tdill)");
+    snprintf(h->vs_nng, sizeof(h->vs_nng), "tdill vs nng");
 }
 
 /* md: a markdown table; else aligned columns for the terminal. */
 static void print_rows(FILE *f, int md, const struct row *rows, int nrows)
 {
-    char v[NB][24], cpu[NB][24];
-    for (int bi = 0; bi < NB; bi++) {
-        snprintf(v[bi], sizeof(v[bi]), "%s", bench_backends[bi]->name);
-        snprintf(cpu[bi], sizeof(cpu[bi]), md ? "CPU us/op %s" : "cpu %s",
-                 bench_backends[bi]->name);
-    }
-    print_line(f, md, "workload / metric", v, "tdill/raw", cpu,
-               md ? "CPU tdill/raw" : "cpu t/raw", "target (tdill)",
-               "tdill vs nng");
+    struct row h;
+    header_row(&h, md);
+    print_line(f, md, &h);
     if (md) {
         fprintf(f, "|---|");
-        for (int i = 0; i < 2 * NB + 2; i++)
+        for (int i = 0; i < 2 * NB + 3; i++)
             fprintf(f, "--:|");
         fprintf(f, "---|---|\n");
     }
-    for (int i = 0; i < nrows; i++) {
-        const struct row *r = &rows[i];
-        print_line(f, md, r->name, (char (*)[24])r->v, r->ratio,
-                   (char (*)[24])r->cpu, r->cpu_ratio, r->target, r->vs_nng);
-    }
+    for (int i = 0; i < nrows; i++)
+        print_line(f, md, &rows[i]);
     if (!md)
         fprintf(f, "cpu: user + system CPU microseconds per operation, "
                    "every process of the run, timed section only\n");
@@ -290,7 +325,16 @@ static int gnuplot(const char *script_path, const char *png)
     return -1;
 }
 
-/* The rows with a tdill/raw ratio: name, tdill/raw, nng/raw ('?': none). */
+static void put_ratio(FILE *f, double ratio)
+{
+    if (isnan(ratio))
+        fprintf(f, "\t?");
+    else
+        fprintf(f, "\t%.4f", ratio);
+}
+
+/* The rows with a tdill/raw ratio: name, tdill/raw, libdill/raw, nng/raw
+   ('?': none). */
 static int write_chart_data(const char *dat, const struct row *rows, int nrows)
 {
     FILE *f = fopen(dat, "w");
@@ -299,11 +343,11 @@ static int write_chart_data(const char *dat, const struct row *rows, int nrows)
     for (int i = 0; i < nrows; i++) {
         if (isnan(rows[i].tdill_ratio))
             continue;
-        fprintf(f, "\"%s\"\t%.4f\t", rows[i].name, rows[i].tdill_ratio);
-        if (isnan(rows[i].nng_ratio))
-            fprintf(f, "?\n");
-        else
-            fprintf(f, "%.4f\n", rows[i].nng_ratio);
+        fprintf(f, "\"%s\"", rows[i].name);
+        put_ratio(f, rows[i].tdill_ratio);
+        put_ratio(f, rows[i].libdill_ratio);
+        put_ratio(f, rows[i].nng_ratio);
+        fprintf(f, "\n");
     }
     fclose(f);
     return 0;
@@ -317,7 +361,7 @@ static int write_chart_script(const char *gp, const char *dat)
     fprintf(f,
             "set datafile separator '\\t'\n"
             "set datafile missing '?'\n"
-            "set title 'tdill and nng as a ratio to raw sockets (same run)."
+            "set title 'tdill, libdill and nng as a ratio to raw sockets (same run)."
             " Rows in us: lower is better; the others: higher is better'\n"
             "set style data histograms\n"
             "set style histogram clustered gap 1\n"
@@ -333,7 +377,8 @@ static int write_chart_script(const char *gp, const char *dat)
             "set arrow from graph 0, first 1 to graph 1, first 1 nohead "
             "lw 2 dt 2\n"
             "plot '%s' using 2:xtic(1) title 'tdill / raw' lc rgb '#1f77b4', "
-            "'' using 3 title 'nng / raw' lc rgb '#ff7f0e'\n",
+            "'' using 3 title 'libdill / raw' lc rgb '#2ca02c', "
+            "'' using 4 title 'nng / raw' lc rgb '#ff7f0e'\n",
             dat);
     fclose(f);
     return 0;
@@ -457,7 +502,7 @@ static void describe_backends(FILE *f)
     for (int bi = 0; bi < NB; bi++) {
         const struct backend *b = bench_backends[bi];
         if (b->missing)
-            fprintf(f, " %s (not built: %s);", b->name, b->missing);
+            fprintf(f, " %s (not built, %s);", b->name, b->missing);
         else
             fprintf(f, " %s%s%s%s;", b->name, b->version ? " (" : "",
                     b->version ? b->version() : "", b->version ? ")" : "");
@@ -688,8 +733,10 @@ void report_bench(const struct run_setup *s, const struct measured *m, int n)
     printf("\ntargets met: %d of %d; tdill ahead of nng: %d of %d rows\n",
            t.passed, t.targets, t.vs_passed, t.vs);
     print_notes(stdout, 0, m, n);
-    if (bench_backends[NNG]->missing)
-        printf("note: nng skipped: %s\n", bench_backends[NNG]->missing);
+    for (int bi = 0; bi < NB; bi++)
+        if (bench_backends[bi]->missing)
+            printf("note: %s: not built, %s\n", bench_backends[bi]->name,
+                   bench_backends[bi]->missing);
     write_report(s, m, n, rows, nrows, &t);
     write_chart(s->out, rows, nrows);
     free(rows);

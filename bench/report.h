@@ -10,10 +10,19 @@
 #include "bench.h"
 
 /* The backends, in the order of the report's columns (main.c). */
-enum { RAW, TDILL, NNG, NB };
+enum { RAW, TDILL, LIBDILL, NNG, NB };
 extern const struct backend *const bench_backends[NB];
 
-enum target { T_NONE, T_RATIO_MAX, T_RATIO_MIN, T_ABS_MAX, T_ABS_MIN };
+/* T_RATIO_*: tdill/raw; T_LIBDILL_MAX: tdill/libdill; T_ABS_*: tdill's
+   figure itself. */
+enum target {
+    T_NONE,
+    T_RATIO_MAX,
+    T_RATIO_MIN,
+    T_LIBDILL_MAX,
+    T_ABS_MAX,
+    T_ABS_MIN
+};
 
 struct metric {
     const char *label;
@@ -37,7 +46,8 @@ struct workload {
 
 /* One backend's figures for one workload. */
 struct cell {
-    int have; /* backend measured */
+    int have;   /* backend measured */
+    int absent; /* the backend cannot run this workload: "n/a" */
     int ok;   /* all its runs succeeded */
     double med[MAX_VALUES];
     double *runs[MAX_VALUES];

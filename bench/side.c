@@ -193,6 +193,12 @@ long warm(long n, long cap)
     return n / 10 < cap ? n / 10 : cap;
 }
 
+void not_here(struct result *r, const char *why)
+{
+    r->ok = r->absent = 1;
+    snprintf(r->note, sizeof(r->note), "n/a: %s", why);
+}
+
 pthread_t spawn(void *(*fn)(void *), void *arg)
 {
     pthread_attr_t a;

@@ -71,6 +71,8 @@ int64_t pct(const int64_t *s, long n, double q);
 double secs(int64_t ns);
 /* Untimed iterations before n timed ones: 10 %, at most cap. */
 long warm(long n, long cap);
+/* Marks r as a workload this backend cannot run, for the reason `why`. */
+void not_here(struct result *r, const char *why);
 /* A thread with a small stack (many of them may run at once). */
 pthread_t spawn(void *(*fn)(void *), void *arg);
 

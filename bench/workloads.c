@@ -134,8 +134,11 @@ void wl_chan_pingpong(const struct backend *b, const struct params *p,
 {
     (void)dir;
     if (!b->chan_make) {
-        r->ok = r->absent = 1;
-        snprintf(r->note, sizeof(r->note), "no rendezvous channel");
+        not_here(r, "no rendezvous channel");
+        return;
+    }
+    if (b->per_thread_handles && !(mode == XCORO && b->go)) {
+        not_here(r, "a channel's ends belong to one thread");
         return;
     }
     if (mode == XPROC)
@@ -153,9 +156,6 @@ void wl_chan_pingpong(const struct backend *b, const struct params *p,
     CHECK("chan_close", b->chan_close(ch[1]));
     if (mode == XCORO && !b->go)
         snprintf(r->note, sizeof(r->note), "no coroutines: two threads");
-    else if (mode == XCORO)
-        snprintf(r->note, sizeof(r->note),
-                 "no target: the issue's is 1.5x libdill, not a backend yet");
     r->ok = 1;
 }
 
@@ -523,6 +523,10 @@ void wl_scale(const struct backend *b, const struct params *p, enum mode mode,
               const char *dir, struct result *r)
 {
     (void)mode; /* always cross-process */
+    if (b->per_thread_handles) {
+        not_here(r, "callers use connections another thread opened");
+        return;
+    }
     struct scale x = scale_size(p, r);
     struct side s[NSERV];
     start_scale_servers(s, b, p, dir, &x);
@@ -721,6 +725,10 @@ void wl_scaling_pingpong(const struct backend *b, const struct params *p,
 {
     (void)mode;
     (void)dir;
+    if (b->per_thread_handles) {
+        not_here(r, "lanes use pairs another thread opened");
+        return;
+    }
     long per = p->scaling_rts / p->scaling_pairs;
     int64_t cpu;
     double t = run_lanes(b, p, per, PP_SIZE, lane_ping, lane_echo, 1, &cpu);
@@ -735,6 +743,10 @@ void wl_scaling_stream(const struct backend *b, const struct params *p,
 {
     (void)mode;
     (void)dir;
+    if (b->per_thread_handles) {
+        not_here(r, "lanes use pairs another thread opened");
+        return;
+    }
     long per = p->scaling_bytes / p->scaling_pairs / STREAM_CHUNK;
     int64_t cpu;
     double t = run_lanes(b, p, per, STREAM_CHUNK, lane_source, lane_sink, 0,
