@@ -83,6 +83,9 @@ struct params {
     int deadline_samples;   /* deadline precision: timeouts measured */
     int deadline_ms;        /* ... each this long */
     long overhead_rounds;   /* per-call overhead: 16-byte send+recv pairs */
+    long tpc_rts;           /* thread per connection: round trips in all */
+    int tpc_conns;          /* ... over this many connections (set by the
+                               workload: tpc-8, tpc-64) */
     int scaling_pairs;      /* --scaling: thread pairs in this run */
     long scaling_rts;       /* --scaling: round trips, all pairs together */
     long scaling_bytes;     /* --scaling: stream bytes, all pairs together */
@@ -115,7 +118,7 @@ typedef void workload_fn(const struct backend *b, const struct params *p,
 
 workload_fn wl_pingpong, wl_stream, wl_small, wl_connrate, wl_scale,
     wl_deadline, wl_scaling_pingpong, wl_scaling_stream, wl_chan_pingpong,
-    wl_overhead;
+    wl_overhead, wl_tpc8, wl_tpc64;
 
 int64_t now_ns(void);
 /* Untimed ping-pong round trips before the timed ones (the report says how

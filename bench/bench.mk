@@ -26,6 +26,7 @@ bench_tdill_bench_SOURCES = \
 	bench/side.c \
 	bench/workloads.c \
 	bench/overhead.c \
+	bench/tpc.c \
 	bench/raw.c \
 	bench/tdill.c \
 	bench/libdill.c \

@@ -80,6 +80,10 @@ static const struct workload workloads[] = {
      RATE_METRIC("conn/s", T_RATIO_MIN, 0.85)},
     {"conn-xthread", "connect+1 B+close, x-thread", wl_connrate, XTHREAD,
      RATE_METRIC("conn/s", T_RATIO_MIN, 0.85)},
+    {"tpc-8", "thread per conn, 8 conns, x-process", wl_tpc8, XPROC,
+     RATE_METRIC("k round trips/s", T_NONE, 0)},
+    {"tpc-64", "thread per conn, 64 conns, x-process", wl_tpc64,
+     XPROC, RATE_METRIC("k round trips/s", T_NONE, 0)},
     {"scale", "scale, x-process", wl_scale, XPROC,
      4, {{"wave k round trips/s", 0, 0, T_NONE, 0, 1, 0, 0},
          {"library threads", 1, 1, T_ABS_MAX, 4, 1, 1, 1},
@@ -122,6 +126,7 @@ static void set_params(struct params *p, int quick)
         .deadline_samples = quick ? 100 : 1000,
         .deadline_ms = 1,
         .overhead_rounds = quick ? 100000 : 1000000,
+        .tpc_rts = quick ? 40000 : 200000,
         .scaling_rts = quick ? 40000 : 400000,
         .scaling_bytes = quick ? 256L << 20 : 2L << 30,
     };

@@ -554,6 +554,11 @@ static void describe_params(FILE *f, const struct params *p)
             "- deadline: %d receives with a %d ms deadline on fresh idle "
             "pairs, lateness = return time - deadline (raw: poll(); nng: "
             "NNG_OPT_RECVTIMEO)\n"
+            "- thread per connection (tpc-N): N connections between two "
+            "processes, %ld round trips of 64 B in all, each connection "
+            "served by a thread of its own on both sides (libdill: a "
+            "coroutine of one thread); aggregate rate from a barrier after "
+            "the warm-up to the last reply\n"
             "- per-call overhead: %ld x (send 16 B on one end of a pair, "
             "receive them on the other) in one thread, never waiting; the "
             "same with plain send(2)/recv(2) on a socketpair in the same "
@@ -562,7 +567,7 @@ static void describe_params(FILE *f, const struct params *p)
             p->pp_roundtrips, wl_pp_warmup(p), p->stream_bytes >> 20,
             p->small_ops, p->conns, p->scale_conns, p->scale_callers,
             p->scale_rounds, p->deadline_samples, p->deadline_ms,
-            p->overhead_rounds);
+            p->tpc_rts, p->overhead_rounds);
 }
 
 /* "workload: metric", the name of the row of metric i of m. */

@@ -225,12 +225,15 @@ int64_t cpu_now(void)
     return tv_us(ru.ru_utime) + tv_us(ru.ru_stime);
 }
 
+void cpu_send_used(const struct side *s, int64_t used)
+{
+    if (s->mode == XPROC)
+        ctl_write(s->ctl, &used, sizeof(used));
+}
+
 void cpu_send(const struct side *s, int64_t since)
 {
-    if (s->mode != XPROC)
-        return;
-    int64_t used = cpu_now() - since;
-    ctl_write(s->ctl, &used, sizeof(used));
+    cpu_send_used(s, cpu_now() - since);
 }
 
 int64_t cpu_recv(const struct side *s)
@@ -258,6 +261,7 @@ void run_side(struct side *s)
         [SRV_CONN] = conn_server,
         [SRV_SCALE] = scale_server,
         [SRV_CHAN_PP] = chan_pp_server,
+        [SRV_TPC] = tpc_server,
     };
     fns[s->fn](s);
 }

@@ -26,7 +26,14 @@ void ctl_expect(int fd, char tag);
 
 /* The server sides, by number: a server process started with --exec finds
    its function by this number (run_side). */
-enum server_fn { SRV_PINGPONG, SRV_SINK, SRV_CONN, SRV_SCALE, SRV_CHAN_PP };
+enum server_fn {
+    SRV_PINGPONG,
+    SRV_SINK,
+    SRV_CONN,
+    SRV_SCALE,
+    SRV_CHAN_PP,
+    SRV_TPC
+};
 
 struct side {
     const struct backend *b;
@@ -57,6 +64,7 @@ void sink_server(struct side *s);
 void conn_server(struct side *s);
 void scale_server(struct side *s);
 void chan_pp_server(struct side *s);
+void tpc_server(struct side *s); /* tpc.c */
 
 /* Ends the run when a backend call fails; `b` is the backend in scope. */
 #define CHECK(what, call)                                                    \
@@ -85,6 +93,8 @@ int64_t cpu_now(void); /* this process's CPU time so far, microseconds */
 /* Server side: sends the CPU time used since `since` where the server is a
    process of its own (XPROC); in one process the client's count has it. */
 void cpu_send(const struct side *s, int64_t since);
+/* The same, for a server that counted its CPU time `used` itself. */
+void cpu_send_used(const struct side *s, int64_t used);
 /* Client side: what cpu_send sent (0 unless XPROC). */
 int64_t cpu_recv(const struct side *s);
 /* Microseconds of CPU time per operation. */
