@@ -19,6 +19,7 @@
  * Built in only when make is given LIBDILL_PREFIX (bench.mk then defines
  * HAVE_LIBDILL and links libdill with an rpath).
  */
+#include <errno.h>
 #include <stdio.h>
 
 #include "bench.h"
@@ -46,9 +47,23 @@ static int ld_accept(int ls)
     return dill_ipc_accept(ls, -1);
 }
 
+/* NB: a non-blocking AF_UNIX connect to a listener whose backlog is full
+   fails with EAGAIN, and libdill's ipc_connect hands that to the caller
+   (tdill's waits and retries; blocking connect(2) sleeps). So the caller
+   retries, as a libdill program must: at once, letting the thread's other
+   coroutines run, then, when the listener stays full, once a millisecond
+   (the finest sleep libdill's clock offers). */
 static int ld_connect(const char *path)
 {
-    return dill_ipc_connect(path, -1);
+    for (int tries = 0;; tries++) {
+        int c = dill_ipc_connect(path, -1);
+        if (c >= 0 || errno != EAGAIN)
+            return c;
+        if (tries < 100)
+            dill_yield();
+        else
+            dill_msleep(dill_now() + 1);
+    }
 }
 
 static int ld_pair(int c[2])

@@ -138,7 +138,7 @@ static void ratio_target(struct row *row, const struct metric *m,
     int max = m->target != T_RATIO_MIN;
     snprintf(goal, sizeof(goal), "%g", m->goal);
     if (isnan(ratio) && missing) {
-        snprintf(row->target, sizeof(row->target), "%s %s %s: %s", what,
+        snprintf(row->target, sizeof(row->target), "%s %s %s %s", what,
                  max ? "<=" : ">=", goal, missing);
         return;
     }
@@ -181,7 +181,7 @@ static void set_target(struct row *row, const struct metric *m,
         break;
     case T_LIBDILL_MAX:
         ratio_target(row, m, "tdill/libdill", row->tdill_libdill,
-                     cells[LIBDILL].have ? NULL : "libdill not run");
+                     cells[LIBDILL].have ? NULL : "(none)");
         break;
     case T_ABS_MAX:
     case T_ABS_MIN:
