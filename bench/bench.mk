@@ -23,6 +23,7 @@ bench_tdill_bench_SOURCES = \
 	bench/side.h \
 	bench/main.c \
 	bench/report.c \
+	bench/chart.c \
 	bench/side.c \
 	bench/workloads.c \
 	bench/overhead.c \

@@ -66,6 +66,28 @@ struct measured {
     struct cell cells[NB];
 };
 
+/* One line of the table: a metric of a workload, formatted, and its ratios
+   to raw for the target and the chart. */
+struct row {
+    char name[96];
+    char v[NB][24];
+    char ratio[16];    /* tdill/raw */
+    char ld_ratio[16]; /* tdill/libdill */
+    char cpu[NB][24]; /* CPU per operation: on a workload's first row only */
+    char cpu_ratio[16];
+    char target[48];
+    char vs_nng[16];
+    /* For the target and the chart; NAN where none. */
+    double tdill_ratio, libdill_ratio, nng_ratio, tdill_libdill;
+    int has_target, pass;
+};
+
+
+/* chart.c: chart.png from the rows, scaling.png from the figures. */
+void write_chart(const char *out, const struct row *rows, int nrows);
+void write_scaling_chart(const char *out, const struct measured *m, int nw,
+                         int npairs);
+
 /* How the figures were taken, for the report's header. */
 struct run_setup {
     const struct params *p;
