@@ -149,8 +149,8 @@ static void abs_target(struct row *row, const struct metric *m,
     row->has_target = 1;
     row->pass = td->ok && (max ? td->med[m->idx] <= m->goal
                                : td->med[m->idx] >= m->goal);
-    snprintf(row->target, sizeof(row->target), "%s %s %s", max ? "<=" : ">=",
-             goal, row->pass ? "PASS" : "MISS");
+    snprintf(row->target, sizeof(row->target), "%s %s %s",
+             max ? "<=" : ">=", goal, row->pass ? "PASS" : "MISS");
 }
 
 /* The target column. */
@@ -366,8 +366,8 @@ static void describe_params(FILE *f, const struct params *p)
             "minus plain's\n",
             p->pp_roundtrips, wl_pp_warmup(p), p->stream_bytes >> 20,
             p->small_ops, p->conns, p->scale_conns, p->scale_callers,
-            p->scale_rounds, p->deadline_samples, p->deadline_ms,
-            p->tpc_rts, p->overhead_rounds);
+            p->scale_rounds, p->deadline_samples, p->deadline_ms, p->tpc_rts,
+            p->overhead_rounds);
 }
 
 /* "workload: metric", the name of the row of metric i of m. */
@@ -483,7 +483,8 @@ static void write_every_run(FILE *f, const struct run_setup *s,
             char name[96];
             row_name(name, sizeof(name), &m[i], k);
             write_runs(f, name, &m[i].w->m[k], m[i].cells, s->runs);
-            if (k == 0 && m[i].cells[RAW].cpu_med + m[i].cells[TDILL].cpu_med > 0) {
+            if (k == 0 &&
+                m[i].cells[RAW].cpu_med + m[i].cells[TDILL].cpu_med > 0) {
                 snprintf(name, sizeof(name), "%s: CPU us/op", m[i].w->title);
                 write_runs(f, name, NULL, m[i].cells, s->runs);
             }

@@ -73,7 +73,7 @@ struct row {
     char v[NB][24];
     char ratio[16];    /* tdill/raw */
     char ld_ratio[16]; /* tdill/libdill */
-    char cpu[NB][24]; /* CPU per operation: on a workload's first row only */
+    char cpu[NB][24];  /* CPU per operation: on a workload's first row only */
     char cpu_ratio[16];
     char target[48];
     char vs_nng[16];
