@@ -340,8 +340,8 @@ static void describe_params(FILE *f, const struct params *p)
     fprintf(f,
             "- ping-pong: %ld round trips of 64 B (after %ld untimed)\n"
             "- channel ping-pong: as many round trips of a 64 B value over "
-            "the two ends of one unbuffered channel (tdill: chmake, chsend, "
-            "chrecv; raw: a mutex+condvar hand-off; nng: none)\n"
+            "the two ends of one unbuffered channel (tdill, libdill: chmake, "
+            "chsend, chrecv; raw: a mutex+condvar hand-off; nng: none)\n"
             "- stream: %ld MiB in 64 KiB sends, received in 64 KiB receives\n"
             "- small ops: %ld sends of 16 B, received as 16 B receives\n"
             "- connections: %ld x (connect, send 1 B, close); the server "
@@ -512,8 +512,8 @@ static void write_report(const struct run_setup *s, const struct measured *m,
     fprintf(f, "# tdill benchmark\n\n");
     describe_machine(f, s);
     describe_params(f, s->p);
-    fprintf(f, "\nFigures are medians. Ratios are tdill/raw from the same"
-               " run. \"tdill vs nng\" is PASS where tdill is at least as"
+    fprintf(f, "\nFigures are medians. Ratios are tdill/raw and tdill/libdill"
+               " from the same run. \"tdill vs nng\" is PASS where tdill is at least as"
                " good as nng (PASS* where nng failed). \"CPU us/op\": user +"
                " system CPU microseconds per operation of every process"
                " taking part, over the timed section only, on each"
