@@ -21,6 +21,10 @@ struct backend {
        workloads that hold many connections open then give each connection
        an address of its own. */
     int one_peer_per_addr;
+    /* 1 when a handle may be used only by the thread that made it
+       (libdill): workloads in which one thread would use another's handle
+       report n/a, and tpc runs its connections as coroutines. */
+    int per_thread_handles;
     /* Version of what is measured, for the report (may be NULL). */
     const char *(*version)(void);
 
@@ -63,6 +67,7 @@ struct backend {
 
 extern const struct backend raw_backend;
 extern const struct backend tdill_backend;
+extern const struct backend libdill_backend;
 extern const struct backend nng_backend;
 
 /* Sizes of one benchmark pass (main.c fills them for full/quick). */
@@ -77,6 +82,10 @@ struct params {
     int scale_rounds;       /* scale: round trips per caller in the wave */
     int deadline_samples;   /* deadline precision: timeouts measured */
     int deadline_ms;        /* ... each this long */
+    long overhead_rounds;   /* per-call overhead: 16-byte send+recv pairs */
+    long tpc_rts;           /* thread per connection: round trips in all */
+    int tpc_conns;          /* ... over this many connections (set by the
+                               workload: tpc-8, tpc-64) */
     int scaling_pairs;      /* --scaling: thread pairs in this run */
     long scaling_rts;       /* --scaling: round trips, all pairs together */
     long scaling_bytes;     /* --scaling: stream bytes, all pairs together */
@@ -86,10 +95,13 @@ struct params {
 
 struct result {
     int ok;
-    /* The backend has nothing to measure here (nng has no channel): its
-       cell shows "-", and note says why. */
+    /* The backend cannot run this workload (nng has no channel): its cell
+       shows "n/a", and note says why. */
     int absent;
     double v[MAX_VALUES];
+    /* User + system CPU microseconds per operation, of every process taking
+       part, over the timed section (side.h); 0: not measured. */
+    double cpu;
     char note[96];   /* informational, e.g. "9,000 conns: fd limit" */
     char err[160];   /* set when !ok */
 };
@@ -105,7 +117,8 @@ typedef void workload_fn(const struct backend *b, const struct params *p,
                          enum mode mode, const char *dir, struct result *r);
 
 workload_fn wl_pingpong, wl_stream, wl_small, wl_connrate, wl_scale,
-    wl_deadline, wl_scaling_pingpong, wl_scaling_stream, wl_chan_pingpong;
+    wl_deadline, wl_scaling_pingpong, wl_scaling_stream, wl_chan_pingpong,
+    wl_overhead, wl_tpc8, wl_tpc64;
 
 int64_t now_ns(void);
 /* Untimed ping-pong round trips before the timed ones (the report says how

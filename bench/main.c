@@ -31,6 +31,7 @@
 const struct backend *const bench_backends[NB] = {
     [RAW] = &raw_backend,
     [TDILL] = &tdill_backend,
+    [LIBDILL] = &libdill_backend,
     [NNG] = &nng_backend,
 };
 
@@ -61,12 +62,12 @@ static const struct workload workloads[] = {
      PP_METRICS(T_RATIO_MAX)},
     {"pp-coro", "ping-pong 64 B, x-coro (raw, nng: x-thread)",
      wl_pingpong, XCORO, PP_METRICS(T_NONE)},
-    /* raw's channel is a mutex+condvar hand-off; x-coro has no target
-       (issue 15 sets 1.5x libdill there, and libdill is no backend). */
+    /* raw's channel is a mutex+condvar hand-off. Between coroutines the
+       target (issue 15) is libdill's channels: tdill/libdill <= 1.5. */
     {"chan-xthread", "chan ping-pong 64 B, x-thread", wl_chan_pingpong,
      XTHREAD, CHAN_METRICS(T_RATIO_MAX, 1.2)},
     {"chan-coro", "chan ping-pong 64 B, x-coro (raw: x-thread)",
-     wl_chan_pingpong, XCORO, CHAN_METRICS(T_NONE, 0)},
+     wl_chan_pingpong, XCORO, CHAN_METRICS(T_LIBDILL_MAX, 1.5)},
     {"stream-xproc", "stream 64 KiB sends, x-process", wl_stream, XPROC,
      RATE_METRIC("GB/s", T_RATIO_MIN, 0.95)},
     {"stream-xthread", "stream 64 KiB sends, x-thread", wl_stream, XTHREAD,
@@ -79,6 +80,10 @@ static const struct workload workloads[] = {
      RATE_METRIC("conn/s", T_RATIO_MIN, 0.85)},
     {"conn-xthread", "connect+1 B+close, x-thread", wl_connrate, XTHREAD,
      RATE_METRIC("conn/s", T_RATIO_MIN, 0.85)},
+    {"tpc-8", "thread per conn, 8 conns, x-process", wl_tpc8, XPROC,
+     RATE_METRIC("k round trips/s", T_NONE, 0)},
+    {"tpc-64", "thread per conn, 64 conns, x-process", wl_tpc64,
+     XPROC, RATE_METRIC("k round trips/s", T_NONE, 0)},
     {"scale", "scale, x-process", wl_scale, XPROC,
      4, {{"wave k round trips/s", 0, 0, T_NONE, 0, 1, 0, 0},
          {"library threads", 1, 1, T_ABS_MAX, 4, 1, 1, 1},
@@ -88,6 +93,12 @@ static const struct workload workloads[] = {
      3, {{"p50 late (us)", 0, 1, T_NONE, 0, 1, 0, 0},
          {"p99 late (us)", 1, 1, T_ABS_MAX, 1000, 1, 0, 0},
          {"max late (us)", 2, 1, T_NONE, 0, 1, 0, 0}}},
+    /* The tax: the backend's call minus plain send/recv in the same
+       process; raw's shows what its own read/send loop adds. */
+    {"overhead", "per-call overhead, 16 B", wl_overhead, XTHREAD,
+     3, {{"ns per call", 0, 1, T_NONE, 0, 1, 0, 0},
+         {"plain send/recv, ns per call", 1, 1, T_NONE, 0, 0, 1, 0},
+         {"tax over plain, ns per call", 2, 1, T_NONE, 0, 0, 1, 0}}},
 };
 #define NW (int)(sizeof(workloads) / sizeof(workloads[0]))
 
@@ -114,6 +125,8 @@ static void set_params(struct params *p, int quick)
         .scale_rounds = quick ? 20 : 100,
         .deadline_samples = quick ? 100 : 1000,
         .deadline_ms = 1,
+        .overhead_rounds = quick ? 100000 : 1000000,
+        .tpc_rts = quick ? 40000 : 200000,
         .scaling_rts = quick ? 40000 : 400000,
         .scaling_bytes = quick ? 256L << 20 : 2L << 30,
     };
@@ -349,6 +362,7 @@ static void measure(const struct workload *w, const struct params *p,
         c->ok = c->have;
         for (int i = 0; i < MAX_VALUES; i++)
             c->runs[i] = calloc((size_t)runs, sizeof(double));
+        c->cpu_runs = calloc((size_t)runs, sizeof(double));
     }
     for (int r = 0; r < runs; r++) {
         for (int bi = 0; bi < NB; bi++) {
@@ -357,8 +371,9 @@ static void measure(const struct workload *w, const struct params *p,
                 continue; /* one failure marks the figure: skip the rest */
             struct result res = run_once(bench_backends[bi], w, p, timeout_s);
             if (res.ok && res.absent) {
-                /* Nothing to measure on this backend: "-" and the note. */
+                /* Nothing to measure on this backend: "n/a" and the note. */
                 c->have = c->ok = 0;
+                c->absent = 1;
                 snprintf(c->note, sizeof(c->note), "%s", res.note);
                 printf("-");
                 continue;
@@ -373,15 +388,19 @@ static void measure(const struct workload *w, const struct params *p,
                 snprintf(c->note, sizeof(c->note), "%s", res.note);
             for (int i = 0; i < MAX_VALUES; i++)
                 c->runs[i][r] = res.v[i];
+            c->cpu_runs[r] = res.cpu;
             printf(".");
             fflush(stdout);
         }
     }
     printf(" %.1f s\n", (double)(now_ns() - started) / 1e9);
-    for (int bi = 0; bi < NB; bi++)
-        if (cells[bi].ok)
-            for (int i = 0; i < MAX_VALUES; i++)
-                cells[bi].med[i] = median(cells[bi].runs[i], runs);
+    for (int bi = 0; bi < NB; bi++) {
+        if (!cells[bi].ok)
+            continue;
+        for (int i = 0; i < MAX_VALUES; i++)
+            cells[bi].med[i] = median(cells[bi].runs[i], runs);
+        cells[bi].cpu_med = median(cells[bi].cpu_runs, runs);
+    }
 }
 
 /******************************************************************************/
@@ -541,7 +560,7 @@ static void enable_backends(const char *only_backends)
         enabled[bi] = !b->missing &&
                       (!only_backends || strstr(only_backends, b->name));
         if (b->missing)
-            printf("%s: skipped: %s\n", b->name, b->missing);
+            printf("%s: not built, %s\n", b->name, b->missing);
     }
 }
 

@@ -1,7 +1,7 @@
 /*
  * The report, from the figures main.c collected: the table on the terminal,
  * report.md (scaling.md for --scaling) with every run's figures, and, where
- * gnuplot is installed, the chart.
+ * gnuplot is installed, the chart (chart.c).
  *
  * A row is one metric of one workload: its median on every backend, the
  * ratio tdill/raw, the verdict on tdill's target and on tdill against nng.
@@ -45,82 +45,133 @@ static void fmt_figure(char *out, size_t n, const struct metric *m, double v)
         fmt_val(out, n, v);
 }
 
+/* m: NULL for a CPU cell (a backend that has no figure there). */
 static void fmt_cell(char *out, size_t n, const struct cell *c,
                      const struct metric *m)
 {
-    if (!c->have)
+    if (c->absent)
+        snprintf(out, n, "n/a");
+    else if (!c->have)
         snprintf(out, n, "-");
     else if (!c->ok)
         snprintf(out, n, "ERR");
+    else if (!m)
+        snprintf(out, n, "?");
     else
         fmt_figure(out, n, m, c->med[m->idx]);
 }
 
-struct row {
-    char name[96];
-    char v[NB][24];
-    char ratio[16];
-    char target[40];
-    char vs_nng[8];
-    double tdill_ratio, nng_ratio; /* NAN where none */
-    int has_target, pass;
-};
+/* x/y of two backends' figures (NAN where either has none), written to out
+   ("-" for none). */
+static double ratio_of(const struct cell *cx, double x, const struct cell *cy,
+                       double y, char *out, size_t n)
+{
+    double ratio = cx->ok && cy->ok && y != 0 ? x / y : NAN;
+    if (isnan(ratio))
+        snprintf(out, n, "-");
+    else
+        snprintf(out, n, "%.2f", ratio);
+    return ratio;
+}
 
-/* tdill/raw and nng/raw from the same runs, for the ratio column and the
-   chart. */
+/* The CPU columns: every backend's CPU time per operation and tdill/raw. */
+static void set_cpu(struct row *row, const struct cell *cells)
+{
+    for (int bi = 0; bi < NB; bi++) {
+        const struct cell *c = &cells[bi];
+        if (c->have && c->ok && c->cpu_med > 0)
+            fmt_val(row->cpu[bi], sizeof(row->cpu[bi]), c->cpu_med);
+        else
+            fmt_cell(row->cpu[bi], sizeof(row->cpu[bi]), c, NULL);
+    }
+    if (cells[RAW].cpu_med > 0 && cells[TDILL].cpu_med > 0)
+        ratio_of(&cells[TDILL], cells[TDILL].cpu_med, &cells[RAW],
+                 cells[RAW].cpu_med, row->cpu_ratio, sizeof(row->cpu_ratio));
+    else
+        snprintf(row->cpu_ratio, sizeof(row->cpu_ratio), "-");
+}
+
+/* tdill/raw and tdill/libdill for the ratio columns; libdill/raw and
+   nng/raw too for the chart. */
 static void set_ratios(struct row *row, const struct metric *m,
                        const struct cell *cells)
 {
     const struct cell *raw = &cells[RAW], *td = &cells[TDILL];
-    const struct cell *nn = &cells[NNG];
-    row->tdill_ratio = row->nng_ratio = NAN;
-    int ratio_ok = !m->no_ratio && raw->ok && raw->med[m->idx] != 0;
-    if (ratio_ok && td->ok)
-        row->tdill_ratio = td->med[m->idx] / raw->med[m->idx];
-    if (ratio_ok && nn->ok)
-        row->nng_ratio = nn->med[m->idx] / raw->med[m->idx];
-    if (isnan(row->tdill_ratio))
-        snprintf(row->ratio, sizeof(row->ratio), "-");
-    else
-        snprintf(row->ratio, sizeof(row->ratio), "%.2f", row->tdill_ratio);
+    const struct cell *ld = &cells[LIBDILL], *nn = &cells[NNG];
+    double r = raw->med[m->idx], t = td->med[m->idx], l = ld->med[m->idx];
+    char scratch[16];
+    row->tdill_ratio = row->libdill_ratio = row->nng_ratio = NAN;
+    row->tdill_libdill = NAN;
+    snprintf(row->ratio, sizeof(row->ratio), "-");
+    snprintf(row->ld_ratio, sizeof(row->ld_ratio), "-");
+    if (m->no_ratio)
+        return;
+    row->tdill_ratio = ratio_of(td, t, raw, r, row->ratio, sizeof(row->ratio));
+    row->tdill_libdill =
+        ratio_of(td, t, ld, l, row->ld_ratio, sizeof(row->ld_ratio));
+    row->libdill_ratio = ratio_of(ld, l, raw, r, scratch, sizeof(scratch));
+    row->nng_ratio =
+        ratio_of(nn, nn->med[m->idx], raw, r, scratch, sizeof(scratch));
 }
 
-/* The target column. A minimum count (connections open) is a target of
-   full runs only: quick runs open fewer on purpose. */
-static void set_target(struct row *row, const struct metric *m,
+/* A target on a ratio: `what` <= or >= the goal. A ratio that could not be
+   taken (NAN) misses, unless the other side is a backend not built (where
+   `missing` is set): then there is no verdict. */
+static void ratio_target(struct row *row, const struct metric *m,
+                         const char *what, double ratio, const char *missing)
+{
+    char goal[24];
+    int max = m->target != T_RATIO_MIN;
+    snprintf(goal, sizeof(goal), "%g", m->goal);
+    if (isnan(ratio) && missing) {
+        snprintf(row->target, sizeof(row->target), "%s %s %s %s", what,
+                 max ? "<=" : ">=", goal, missing);
+        return;
+    }
+    row->has_target = 1;
+    row->pass = !isnan(ratio) && (max ? ratio <= m->goal : ratio >= m->goal);
+    snprintf(row->target, sizeof(row->target), "%s %s %s %s", what,
+             max ? "<=" : ">=", goal, row->pass ? "PASS" : "MISS");
+}
+
+/* A target on tdill's figure itself. A minimum count (connections open) is
+   a target of full runs only: quick runs open fewer on purpose. */
+static void abs_target(struct row *row, const struct metric *m,
                        const struct cell *td, int full)
 {
-    const char *verdict = NULL;
+    int max = m->target == T_ABS_MAX;
     char goal[24];
     snprintf(goal, sizeof(goal), "%g", m->goal);
+    if (!max && !full) {
+        snprintf(row->target, sizeof(row->target), ">= %s (full run)", goal);
+        return;
+    }
+    row->has_target = 1;
+    row->pass = td->ok && (max ? td->med[m->idx] <= m->goal
+                               : td->med[m->idx] >= m->goal);
+    snprintf(row->target, sizeof(row->target), "%s %s %s",
+             max ? "<=" : ">=", goal, row->pass ? "PASS" : "MISS");
+}
+
+/* The target column. */
+static void set_target(struct row *row, const struct metric *m,
+                       const struct cell *cells, int full)
+{
     switch (m->target) {
     case T_NONE:
         snprintf(row->target, sizeof(row->target), "-");
         break;
     case T_RATIO_MAX:
     case T_RATIO_MIN:
-        row->has_target = 1;
-        row->pass = !isnan(row->tdill_ratio) &&
-                    (m->target == T_RATIO_MAX ? row->tdill_ratio <= m->goal
-                                              : row->tdill_ratio >= m->goal);
-        verdict = row->pass ? "PASS" : "MISS";
-        snprintf(row->target, sizeof(row->target), "ratio %s %s %s",
-                 m->target == T_RATIO_MAX ? "<=" : ">=", goal, verdict);
+        ratio_target(row, m, "ratio", row->tdill_ratio, NULL);
+        break;
+    case T_LIBDILL_MAX:
+        ratio_target(row, m, "tdill/libdill", row->tdill_libdill,
+                     cells[LIBDILL].have ? NULL : "(none)");
         break;
     case T_ABS_MAX:
     case T_ABS_MIN:
-        if (m->target == T_ABS_MIN && !full) {
-            snprintf(row->target, sizeof(row->target), ">= %s (full run)",
-                     goal);
-            break;
-        }
-        row->has_target = 1;
-        row->pass =
-            td->ok && (m->target == T_ABS_MAX ? td->med[m->idx] <= m->goal
-                                              : td->med[m->idx] >= m->goal);
-        verdict = row->pass ? "PASS" : "MISS";
-        snprintf(row->target, sizeof(row->target), "%s %s %s",
-                 m->target == T_ABS_MAX ? "<=" : ">=", goal, verdict);
+        abs_target(row, m, &cells[TDILL], full);
         break;
     }
 }
@@ -143,209 +194,83 @@ static void set_vs_nng(struct row *row, const struct metric *m,
     }
 }
 
+/* with_cpu: the row of the workload's first metric, which shows the CPU
+   time per operation beside it. */
 static void make_row(struct row *row, const char *name, const struct metric *m,
-                     const struct cell *cells, int full)
+                     const struct cell *cells, int full, int with_cpu)
 {
     memset(row, 0, sizeof(*row));
     snprintf(row->name, sizeof(row->name), "%s", name);
     for (int bi = 0; bi < NB; bi++)
         fmt_cell(row->v[bi], sizeof(row->v[bi]), &cells[bi], m);
     set_ratios(row, m, cells);
-    set_target(row, m, &cells[TDILL], full);
+    if (with_cpu)
+        set_cpu(row, cells);
+    set_target(row, m, cells, full);
     set_vs_nng(row, m, &cells[TDILL], &cells[NNG]);
+}
+
+/* One cell: md, a markdown cell; else right-aligned in `width` (left-
+   aligned where width is negative). */
+static void put_col(FILE *f, int md, int width, const char *s)
+{
+    if (md)
+        fprintf(f, " %s |", s);
+    else
+        fprintf(f, " %*s", width, s);
+}
+
+/* One line of the table (the header is a row of column names too). */
+static void print_line(FILE *f, int md, const struct row *r)
+{
+    fprintf(f, md ? "| %s |" : "%-54s", r->name);
+    for (int bi = 0; bi < NB; bi++)
+        put_col(f, md, 10, r->v[bi]);
+    put_col(f, md, 9, r->ratio);
+    put_col(f, md, 13, r->ld_ratio);
+    for (int bi = 0; bi < NB; bi++)
+        put_col(f, md, 11, r->cpu[bi]);
+    put_col(f, md, 9, r->cpu_ratio);
+    put_col(f, md, md ? 0 : -28, r->target);
+    put_col(f, md, md ? 0 : -1, r->vs_nng);
+    fprintf(f, "\n");
+}
+
+static void header_row(struct row *h, int md)
+{
+    memset(h, 0, sizeof(*h));
+    snprintf(h->name, sizeof(h->name), "workload / metric");
+    for (int bi = 0; bi < NB; bi++) {
+        const char *name = bench_backends[bi]->name;
+        snprintf(h->v[bi], sizeof(h->v[bi]), "%s", name);
+        snprintf(h->cpu[bi], sizeof(h->cpu[bi]),
+                 md ? "CPU us/op %s" : "cpu %s", name);
+    }
+    snprintf(h->ratio, sizeof(h->ratio), "tdill/raw");
+    snprintf(h->ld_ratio, sizeof(h->ld_ratio), "tdill/libdill");
+    snprintf(h->cpu_ratio, sizeof(h->cpu_ratio), "%s",
+             md ? "CPU tdill/raw" : "cpu t/raw");
+    snprintf(h->target, sizeof(h->target), "target (tdill)");
+    snprintf(h->vs_nng, sizeof(h->vs_nng), "tdill vs nng");
 }
 
 /* md: a markdown table; else aligned columns for the terminal. */
 static void print_rows(FILE *f, int md, const struct row *rows, int nrows)
 {
-    /* The header and the rows share one format, so the columns line up. */
-    const char *fmt = md ? "| %s | %s | %s | %s | %s | %s | %s |\n"
-                         : "%-54s %10s %10s %10s %9s  %-22s %s\n";
-    fprintf(f, fmt, "workload / metric", "raw", "tdill", "nng", "tdill/raw",
-            "target (tdill)", "tdill vs nng");
-    if (md)
-        fprintf(f, "|---|--:|--:|--:|--:|---|---|\n");
-    for (int i = 0; i < nrows; i++) {
-        const struct row *r = &rows[i];
-        fprintf(f, fmt, r->name, r->v[RAW], r->v[TDILL], r->v[NNG], r->ratio,
-                r->target, r->vs_nng);
+    struct row h;
+    header_row(&h, md);
+    print_line(f, md, &h);
+    if (md) {
+        fprintf(f, "|---|");
+        for (int i = 0; i < 2 * NB + 3; i++)
+            fprintf(f, "--:|");
+        fprintf(f, "---|---|\n");
     }
-}
-
-/******************************************************************************/
-/*  Charts                                                                    */
-/******************************************************************************/
-
-#define CHART_PATH 512
-
-struct chart {
-    char dat[CHART_PATH], gp[CHART_PATH], png[CHART_PATH];
-};
-
-static void chart_paths(struct chart *c, const char *out, const char *stem)
-{
-    snprintf(c->dat, sizeof(c->dat), "%s/%s.dat", out, stem);
-    snprintf(c->gp, sizeof(c->gp), "%s/%s.gp", out, stem);
-    snprintf(c->png, sizeof(c->png), "%s/%s.png", out, stem);
-}
-
-static int have_gnuplot(void)
-{
-    return system("command -v gnuplot >/dev/null 2>&1") == 0;
-}
-
-/* Runs a gnuplot script, with pngcairo where it exists, else png. */
-static int gnuplot(const char *script_path, const char *png)
-{
-    char cmd[2 * CHART_PATH + 128]; /* both paths fit: a cut one is wrong */
-    for (int i = 0; i < 2; i++) {
-        snprintf(cmd, sizeof(cmd),
-                 "gnuplot -e \"set terminal %s size 1400,800; "
-                 "set output '%s'\" '%s' 2>/dev/null",
-                 i ? "png" : "pngcairo noenhanced font ',10'", png,
-                 script_path);
-        if (system(cmd) == 0)
-            return 0;
-    }
-    return -1;
-}
-
-/* The rows with a tdill/raw ratio: name, tdill/raw, nng/raw ('?': none). */
-static int write_chart_data(const char *dat, const struct row *rows, int nrows)
-{
-    FILE *f = fopen(dat, "w");
-    if (!f)
-        return -1;
-    for (int i = 0; i < nrows; i++) {
-        if (isnan(rows[i].tdill_ratio))
-            continue;
-        fprintf(f, "\"%s\"\t%.4f\t", rows[i].name, rows[i].tdill_ratio);
-        if (isnan(rows[i].nng_ratio))
-            fprintf(f, "?\n");
-        else
-            fprintf(f, "%.4f\n", rows[i].nng_ratio);
-    }
-    fclose(f);
-    return 0;
-}
-
-static int write_chart_script(const char *gp, const char *dat)
-{
-    FILE *f = fopen(gp, "w");
-    if (!f)
-        return -1;
-    fprintf(f,
-            "set datafile separator '\\t'\n"
-            "set datafile missing '?'\n"
-            "set title 'tdill and nng as a ratio to raw sockets (same run)."
-            " Rows in us: lower is better; the others: higher is better'\n"
-            "set style data histograms\n"
-            "set style histogram clustered gap 1\n"
-            "set style fill solid 0.8 border -1\n"
-            "set logscale y 2\n"
-            "set autoscale y\n"
-            "set ylabel 'ratio to raw (log scale)'\n"
-            "set grid ytics\n"
-            "set xtics rotate by 35 right\n"
-            "set bmargin 14\n"
-            "set lmargin 18\n"
-            "set key top left\n"
-            "set arrow from graph 0, first 1 to graph 1, first 1 nohead "
-            "lw 2 dt 2\n"
-            "plot '%s' using 2:xtic(1) title 'tdill / raw' lc rgb '#1f77b4', "
-            "'' using 3 title 'nng / raw' lc rgb '#ff7f0e'\n",
-            dat);
-    fclose(f);
-    return 0;
-}
-
-/* chart.png: tdill/raw and nng/raw for every row that has a ratio. */
-static void write_chart(const char *out, const struct row *rows, int nrows)
-{
-    struct chart c;
-    chart_paths(&c, out, "chart");
-    if (!have_gnuplot()) {
-        printf("gnuplot not found: no chart (apt-get install gnuplot-nox)\n");
-        return;
-    }
-    if (write_chart_data(c.dat, rows, nrows) < 0 ||
-        write_chart_script(c.gp, c.dat) < 0)
-        return;
-    if (gnuplot(c.gp, c.png) == 0)
-        printf("chart: %s\n", c.png);
-    else
-        printf("gnuplot failed: no chart\n");
-}
-
-/* One data block a workload (gnuplot's "index"): pairs, then the median of
-   every backend ('?': none). */
-static int write_scaling_data(const char *dat, const struct measured *m,
-                              int nw, int npairs)
-{
-    FILE *f = fopen(dat, "w");
-    if (!f)
-        return -1;
-    for (int s = 0; s < nw; s++) {
-        fprintf(f, "# %s\n", m[s * npairs].w->title);
-        for (int k = 0; k < npairs; k++) {
-            const struct measured *x = &m[s * npairs + k];
-            fprintf(f, "%d", x->pairs);
-            for (int bi = 0; bi < NB; bi++) {
-                const struct cell *c = &x->cells[bi];
-                if (c->ok)
-                    fprintf(f, " %.4f", c->med[0]);
-                else
-                    fprintf(f, " ?");
-            }
-            fprintf(f, "\n");
-        }
-        fprintf(f, "\n\n");
-    }
-    fclose(f);
-    return 0;
-}
-
-/* One plot a workload, side by side. */
-static int write_scaling_script(const char *gp, const char *dat,
-                                const struct measured *m, int nw, int npairs)
-{
-    FILE *f = fopen(gp, "w");
-    if (!f)
-        return -1;
-    fprintf(f, "set datafile missing '?'\nset multiplot layout 1,2\n"
-               "set logscale x 2\nset xlabel 'thread pairs'\nset grid\n"
-               "set key top left\nset yrange [0:*]\n");
-    for (int s = 0; s < nw; s++) {
-        const struct workload *w = m[s * npairs].w;
-        fprintf(f, "set title '%s (aggregate)'\nset ylabel '%s'\nplot ",
-                w->title, w->m[0].label);
-        for (int bi = 0; bi < NB; bi++)
-            fprintf(f,
-                    "%s'%s' index %d using 1:%d with linespoints lw 2 "
-                    "title '%s'",
-                    bi ? ", " : "", dat, s, bi + 2, bench_backends[bi]->name);
-        fprintf(f, "\n");
-    }
-    fprintf(f, "unset multiplot\n");
-    fclose(f);
-    return 0;
-}
-
-/* scaling.png: aggregate throughput against thread pairs. */
-static void write_scaling_chart(const char *out, const struct measured *m,
-                                int nw, int npairs)
-{
-    if (!have_gnuplot()) {
-        printf("gnuplot not found: no chart\n");
-        return;
-    }
-    struct chart c;
-    chart_paths(&c, out, "scaling");
-    if (write_scaling_data(c.dat, m, nw, npairs) < 0 ||
-        write_scaling_script(c.gp, c.dat, m, nw, npairs) < 0)
-        return;
-    if (gnuplot(c.gp, c.png) == 0)
-        printf("chart: %s\n", c.png);
+    for (int i = 0; i < nrows; i++)
+        print_line(f, md, &rows[i]);
+    if (!md)
+        fprintf(f, "cpu: user + system CPU microseconds per operation, "
+                   "every process of the run, timed section only\n");
 }
 
 /******************************************************************************/
@@ -377,7 +302,7 @@ static void describe_backends(FILE *f)
     for (int bi = 0; bi < NB; bi++) {
         const struct backend *b = bench_backends[bi];
         if (b->missing)
-            fprintf(f, " %s (not built: %s);", b->name, b->missing);
+            fprintf(f, " %s (not built, %s);", b->name, b->missing);
         else
             fprintf(f, " %s%s%s%s;", b->name, b->version ? " (" : "",
                     b->version ? b->version() : "", b->version ? ")" : "");
@@ -415,8 +340,8 @@ static void describe_params(FILE *f, const struct params *p)
     fprintf(f,
             "- ping-pong: %ld round trips of 64 B (after %ld untimed)\n"
             "- channel ping-pong: as many round trips of a 64 B value over "
-            "the two ends of one unbuffered channel (tdill: chmake, chsend, "
-            "chrecv; raw: a mutex+condvar hand-off; nng: none)\n"
+            "the two ends of one unbuffered channel (tdill, libdill: chmake, "
+            "chsend, chrecv; raw: a mutex+condvar hand-off; nng: none)\n"
             "- stream: %ld MiB in 64 KiB sends, received in 64 KiB receives\n"
             "- small ops: %ld sends of 16 B, received as 16 B receives\n"
             "- connections: %ld x (connect, send 1 B, close); the server "
@@ -428,10 +353,21 @@ static void describe_params(FILE *f, const struct params *p)
             "= /proc/self/task - main - callers\n"
             "- deadline: %d receives with a %d ms deadline on fresh idle "
             "pairs, lateness = return time - deadline (raw: poll(); nng: "
-            "NNG_OPT_RECVTIMEO)\n",
+            "NNG_OPT_RECVTIMEO)\n"
+            "- thread per connection (tpc-N): N connections between two "
+            "processes, %ld round trips of 64 B in all, each connection "
+            "served by a thread of its own on both sides (libdill: a "
+            "coroutine of one thread); aggregate rate from a barrier after "
+            "the warm-up to the last reply\n"
+            "- per-call overhead: %ld x (send 16 B on one end of a pair, "
+            "receive them on the other) in one thread, never waiting; the "
+            "same with plain send(2)/recv(2) on a socketpair in the same "
+            "process, alternating blocks; tax = the backend's ns per call "
+            "minus plain's\n",
             p->pp_roundtrips, wl_pp_warmup(p), p->stream_bytes >> 20,
             p->small_ops, p->conns, p->scale_conns, p->scale_callers,
-            p->scale_rounds, p->deadline_samples, p->deadline_ms);
+            p->scale_rounds, p->deadline_samples, p->deadline_ms, p->tpc_rts,
+            p->overhead_rounds);
 }
 
 /* "workload: metric", the name of the row of metric i of m. */
@@ -449,7 +385,8 @@ static int make_rows(struct row *rows, const struct measured *m, int n,
         for (int k = 0; k < m[i].w->nm; k++) {
             char name[96];
             row_name(name, sizeof(name), &m[i], k);
-            make_row(&rows[nrows++], name, &m[i].w->m[k], m[i].cells, full);
+            make_row(&rows[nrows++], name, &m[i].w->m[k], m[i].cells, full,
+                     k == 0);
         }
     return nrows;
 }
@@ -504,6 +441,7 @@ static void print_notes(FILE *f, int md, const struct measured *m, int n)
         }
 }
 
+/* m: NULL for the CPU time per operation. */
 static void write_runs(FILE *f, const char *name, const struct metric *m,
                        const struct cell *cells, int runs)
 {
@@ -518,7 +456,10 @@ static void write_runs(FILE *f, const char *name, const struct metric *m,
         else
             for (int r = 0; r < runs; r++) {
                 char v[24];
-                fmt_figure(v, sizeof(v), m, c->runs[m->idx][r]);
+                if (m)
+                    fmt_figure(v, sizeof(v), m, c->runs[m->idx][r]);
+                else
+                    fmt_val(v, sizeof(v), c->cpu_runs[r]);
                 fprintf(f, "%s%s", r ? ", " : "", v);
             }
         fprintf(f, " |");
@@ -542,6 +483,11 @@ static void write_every_run(FILE *f, const struct run_setup *s,
             char name[96];
             row_name(name, sizeof(name), &m[i], k);
             write_runs(f, name, &m[i].w->m[k], m[i].cells, s->runs);
+            if (k == 0 &&
+                m[i].cells[RAW].cpu_med + m[i].cells[TDILL].cpu_med > 0) {
+                snprintf(name, sizeof(name), "%s: CPU us/op", m[i].w->title);
+                write_runs(f, name, NULL, m[i].cells, s->runs);
+            }
         }
 }
 
@@ -566,9 +512,12 @@ static void write_report(const struct run_setup *s, const struct measured *m,
     fprintf(f, "# tdill benchmark\n\n");
     describe_machine(f, s);
     describe_params(f, s->p);
-    fprintf(f, "\nFigures are medians. Ratios are tdill/raw from the same"
-               " run. \"tdill vs nng\" is PASS where tdill is at least as"
-               " good as nng (PASS* where nng failed).\n\n");
+    fprintf(f, "\nFigures are medians. Ratios are tdill/raw and tdill/libdill"
+               " from the same run. \"tdill vs nng\" is PASS where tdill is at least as"
+               " good as nng (PASS* where nng failed). \"CPU us/op\": user +"
+               " system CPU microseconds per operation of every process"
+               " taking part, over the timed section only, on each"
+               " workload's first row.\n\n");
     print_rows(f, 1, rows, nrows);
     fprintf(f,
             "\nTargets met: %d of %d; tdill ahead of nng: %d of %d "
@@ -590,8 +539,10 @@ void report_bench(const struct run_setup *s, const struct measured *m, int n)
     printf("\ntargets met: %d of %d; tdill ahead of nng: %d of %d rows\n",
            t.passed, t.targets, t.vs_passed, t.vs);
     print_notes(stdout, 0, m, n);
-    if (bench_backends[NNG]->missing)
-        printf("note: nng skipped: %s\n", bench_backends[NNG]->missing);
+    for (int bi = 0; bi < NB; bi++)
+        if (bench_backends[bi]->missing)
+            printf("note: %s: not built, %s\n", bench_backends[bi]->name,
+                   bench_backends[bi]->missing);
     write_report(s, m, n, rows, nrows, &t);
     write_chart(s->out, rows, nrows);
     free(rows);
@@ -626,7 +577,7 @@ void report_scaling(const struct run_setup *s, const struct measured *m,
         char name[96];
         snprintf(name, sizeof(name), "%s, %2d pairs: %s", m[i].w->title,
                  m[i].pairs, m[i].w->m[0].label);
-        make_row(&rows[i], name, &m[i].w->m[0], m[i].cells, 0);
+        make_row(&rows[i], name, &m[i].w->m[0], m[i].cells, 0, 1);
     }
     printf("\n");
     print_rows(stdout, 0, rows, n);

@@ -10,10 +10,19 @@
 #include "bench.h"
 
 /* The backends, in the order of the report's columns (main.c). */
-enum { RAW, TDILL, NNG, NB };
+enum { RAW, TDILL, LIBDILL, NNG, NB };
 extern const struct backend *const bench_backends[NB];
 
-enum target { T_NONE, T_RATIO_MAX, T_RATIO_MIN, T_ABS_MAX, T_ABS_MIN };
+/* T_RATIO_*: tdill/raw; T_LIBDILL_MAX: tdill/libdill; T_ABS_*: tdill's
+   figure itself. */
+enum target {
+    T_NONE,
+    T_RATIO_MAX,
+    T_RATIO_MIN,
+    T_LIBDILL_MAX,
+    T_ABS_MAX,
+    T_ABS_MIN
+};
 
 struct metric {
     const char *label;
@@ -37,10 +46,15 @@ struct workload {
 
 /* One backend's figures for one workload. */
 struct cell {
-    int have; /* backend measured */
+    int have;   /* backend measured */
+    int absent; /* the backend cannot run this workload: "n/a" */
     int ok;   /* all its runs succeeded */
     double med[MAX_VALUES];
     double *runs[MAX_VALUES];
+    /* CPU microseconds per operation (struct result's cpu): median and every
+       run's; 0 where the workload does not measure it. */
+    double cpu_med;
+    double *cpu_runs;
     char err[160];
     char note[96];
 };
@@ -51,6 +65,28 @@ struct measured {
     int pairs; /* --scaling: thread pairs; 0 otherwise */
     struct cell cells[NB];
 };
+
+/* One line of the table: a metric of a workload, formatted, and its ratios
+   to raw for the target and the chart. */
+struct row {
+    char name[96];
+    char v[NB][24];
+    char ratio[16];    /* tdill/raw */
+    char ld_ratio[16]; /* tdill/libdill */
+    char cpu[NB][24];  /* CPU per operation: on a workload's first row only */
+    char cpu_ratio[16];
+    char target[48];
+    char vs_nng[16];
+    /* For the target and the chart; NAN where none. */
+    double tdill_ratio, libdill_ratio, nng_ratio, tdill_libdill;
+    int has_target, pass;
+};
+
+
+/* chart.c: chart.png from the rows, scaling.png from the figures. */
+void write_chart(const char *out, const struct row *rows, int nrows);
+void write_scaling_chart(const char *out, const struct measured *m, int nw,
+                         int npairs);
 
 /* How the figures were taken, for the report's header. */
 struct run_setup {

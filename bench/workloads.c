@@ -1,238 +1,29 @@
 /*
- * The workloads, written once against struct backend (bench.h).
- *
- * Two-sided workloads run a server side and a client side, either in two
- * processes (XPROC: the server is forked), in two threads of one process
- * (XTHREAD) or in two coroutines of one thread (XCORO, where the backend
- * has go()). The sides synchronise over a plain socketpair, the "control
- * channel", which no backend touches; its reads never block in XCORO,
- * because the server coroutine writes before it first parks. Each workload
+ * The workloads, written once against struct backend (bench.h), with their
+ * server sides (side.h says how the two sides run and talk). Each workload
  * runs in a fresh process (main.c), so no backend state survives from one
  * run to the next.
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "bench.h"
+#include "side.h"
 
 #define PP_SIZE 64
 #define STREAM_CHUNK 65536
 #define SMALL_SIZE 16
 #define SCALE_MSG 64
 
-int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/******************************************************************************/
-/*  Control channel and the two sides                                         */
-/******************************************************************************/
-
-static void ctl_write(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            bench_fail("control channel: write: %s", strerror(errno));
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
-static void ctl_read(int fd, void *buf, size_t len)
-{
-    char *p = buf;
-    while (len) {
-        ssize_t n = read(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n == 0)
-            bench_fail("control channel: the other side died");
-        if (n < 0)
-            bench_fail("control channel: read: %s", strerror(errno));
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
-static void ctl_put(int fd, char tag)
-{
-    ctl_write(fd, &tag, 1);
-}
-
-static void ctl_expect(int fd, char tag)
-{
-    char got;
-    ctl_read(fd, &got, 1);
-    if (got != tag)
-        bench_fail("control channel: got '%c', expected '%c'", got, tag);
-}
-
-enum server_fn { SRV_PINGPONG, SRV_SINK, SRV_CONN, SRV_SCALE, SRV_CHAN_PP };
-
-struct side {
-    const struct backend *b;
-    const struct params *p;
-    enum server_fn fn;
-    char addr[160]; /* where the server listens */
-    const char *dir;
-    void *arg;      /* workload-specific, plain data */
-    size_t arg_size;
-    int k;          /* which server, where there are several */
-    int ctl;        /* the server's end of the control channel */
-    int peer_ctl;   /* the client's end */
-    enum mode mode;
-    pid_t pid;
-    pthread_t th;
-    int coro;       /* XCORO: the server coroutine's handle */
-};
-
-static void run_side(struct side *s);
-
-static void *side_thread(void *arg)
-{
-    run_side(arg);
-    return NULL;
-}
-
-static void side_coro(void *arg)
-{
-    run_side(arg);
-}
-
-int bench_use_fork = 1;
-
-/* The server process, started as this program again (see server_main):
-   everything it needs travels on the command line. */
-static pid_t spawn_server(struct side *s)
-{
-    char fn[16], k[16], ctl[16], res[16];
-    char *params = malloc(2 * sizeof(*s->p) + 1);
-    char *arg = malloc(2 * s->arg_size + 1);
-    snprintf(fn, sizeof(fn), "%d", (int)s->fn);
-    snprintf(k, sizeof(k), "%d", s->k);
-    snprintf(ctl, sizeof(ctl), "%d", s->ctl);
-    snprintf(res, sizeof(res), "%d", bench_result_fd());
-    hex_encode(s->p, sizeof(*s->p), params);
-    hex_encode(s->arg, s->arg_size, arg);
-    char *argv[] = {"tdill-bench", "--server", (char *)s->b->name, fn,
-                    s->addr, (char *)(s->dir ? s->dir : "-"), k, ctl, res,
-                    params, arg, NULL};
-    /* The server's end of the control channel is inherited. */
-    fcntl(s->ctl, F_SETFD, 0);
-    pid_t pid;
-    extern char **environ;
-    int rc = posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv, environ);
-    if (rc)
-        bench_fail("posix_spawn: %s", strerror(rc));
-    free(params);
-    free(arg);
-    return pid;
-}
-
-/* Starts the server side, in a child process or a thread. */
-static void start_server(struct side *s, enum mode mode)
-{
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        bench_fail("socketpair: %s", strerror(errno));
-    s->mode = mode;
-    s->peer_ctl = sv[0];
-    s->ctl = sv[1];
-    if (mode == XPROC && bench_use_fork) {
-        s->pid = fork();
-        if (s->pid < 0)
-            bench_fail("fork: %s", strerror(errno));
-        if (s->pid == 0) {
-            close(sv[0]);
-            run_side(s);
-            _exit(0);
-        }
-        close(sv[1]);
-    } else if (mode == XPROC) {
-        s->pid = spawn_server(s);
-        close(sv[1]);
-    } else if (mode == XCORO && s->b->go) {
-        /* Runs until it blocks, in accept: 'R' is written by then. */
-        s->coro = s->b->go(side_coro, s);
-        if (s->coro < 0)
-            bench_fail("go: %s", strerror(errno));
-    } else {
-        int rc = pthread_create(&s->th, NULL, side_thread, s);
-        if (rc)
-            bench_fail("pthread_create: %s", strerror(rc));
-    }
-}
-
-static void join_server(struct side *s)
-{
-    if (s->mode == XPROC) {
-        int st;
-        while (waitpid(s->pid, &st, 0) < 0 && errno == EINTR)
-            ;
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-            bench_fail("server process failed (status %d)", st);
-    } else if (s->mode == XCORO && s->b->go) {
-        if (s->b->join(s->coro) < 0)
-            bench_fail("join: %s", strerror(errno));
-        close(s->ctl);
-    } else {
-        pthread_join(s->th, NULL);
-        close(s->ctl);
-    }
-    close(s->peer_ctl);
-}
-
-#define CHECK(what, call)                                                    \
-    do {                                                                     \
-        if ((call) < 0)                                                      \
-            bench_fail("%s: %s: %s", b->name, what, strerror(errno));        \
-    } while (0)
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of sorted samples. */
-static int64_t pct(const int64_t *s, long n, double q)
-{
-    long i = (long)(q * (double)n + 0.999999) - 1;
-    return s[i < 0 ? 0 : i >= n ? n - 1 : i];
-}
-
-static double secs(int64_t ns)
-{
-    return (double)ns / 1e9;
-}
-
 /******************************************************************************/
 /*  Ping-pong latency                                                         */
 /******************************************************************************/
-
-static long warm(long n, long cap)
-{
-    return n / 10 < cap ? n / 10 : cap;
-}
 
 long wl_pp_warmup(const struct params *p)
 {
@@ -254,23 +45,27 @@ static void pp_echo(const struct backend *b, xfer_const_fn *tx, xfer_fn *rx,
     }
 }
 
-static void pp_server(struct side *s)
+void pp_server(struct side *s)
 {
     const struct backend *b = s->b;
-    long n = s->p->pp_roundtrips + wl_pp_warmup(s->p);
     int ls, c;
     CHECK("listen", ls = b->listen(s->addr, 16));
     ctl_put(s->ctl, 'R');
     CHECK("accept", c = b->accept(ls));
-    pp_echo(b, b->send, b->recv, c, n);
+    pp_echo(b, b->send, b->recv, c, wl_pp_warmup(s->p));
+    int64_t cpu0 = cpu_now();
+    pp_echo(b, b->send, b->recv, c, s->p->pp_roundtrips);
+    cpu_send(s, cpu0);
     b->close(c);
     b->lclose(ls);
 }
 
 /* The timing side: the warm-up, then p->pp_roundtrips timed round trips.
-   v[0] mean, v[1] p50, v[2] p99: microseconds per round trip. */
-static void pp_time(const struct backend *b, xfer_const_fn *tx, xfer_fn *rx,
-                    int c, const struct params *p, struct result *r)
+   v[0] mean, v[1] p50, v[2] p99: microseconds per round trip. Returns the
+   CPU time this process used in the timed round trips. */
+static int64_t pp_time(const struct backend *b, xfer_const_fn *tx,
+                       xfer_fn *rx, int c, const struct params *p,
+                       struct result *r)
 {
     long n = p->pp_roundtrips, nw = wl_pp_warmup(p);
     int64_t *lat = malloc(sizeof(*lat) * (size_t)n);
@@ -279,7 +74,7 @@ static void pp_time(const struct backend *b, xfer_const_fn *tx, xfer_fn *rx,
         CHECK("send", tx(c, buf, sizeof(buf)));
         CHECK("recv", rx(c, buf, sizeof(buf)));
     }
-    int64_t sum = 0;
+    int64_t sum = 0, cpu0 = cpu_now();
     for (long i = 0; i < n; i++) {
         int64_t t0 = now_ns();
         CHECK("send", tx(c, buf, sizeof(buf)));
@@ -287,11 +82,13 @@ static void pp_time(const struct backend *b, xfer_const_fn *tx, xfer_fn *rx,
         lat[i] = now_ns() - t0;
         sum += lat[i];
     }
+    int64_t cpu = cpu_now() - cpu0;
     qsort(lat, (size_t)n, sizeof(*lat), cmp_i64);
     r->v[0] = (double)sum / (double)n / 1e3;
     r->v[1] = (double)pct(lat, n, 0.50) / 1e3;
     r->v[2] = (double)pct(lat, n, 0.99) / 1e3;
     free(lat);
+    return cpu;
 }
 
 /* v[0] mean, v[1] p50, v[2] p99: microseconds per round trip. */
@@ -304,8 +101,9 @@ void wl_pingpong(const struct backend *b, const struct params *p,
     start_server(&s, mode);
     ctl_expect(s.peer_ctl, 'R');
     CHECK("connect", c = b->connect(s.addr));
-    pp_time(b, b->send, b->recv, c, p, r);
+    int64_t cpu = pp_time(b, b->send, b->recv, c, p, r);
     b->close(c);
+    r->cpu = cpu_per_op(cpu + cpu_recv(&s), p->pp_roundtrips);
     join_server(&s);
     if (mode == XCORO && !b->go)
         snprintf(r->note, sizeof(r->note), "no coroutines: two threads");
@@ -317,13 +115,14 @@ void wl_pingpong(const struct backend *b, const struct params *p,
 /******************************************************************************/
 
 /* The echoing side, on the channel end *s->arg. */
-static void chan_pp_server(struct side *s)
+void chan_pp_server(struct side *s)
 {
     const struct backend *b = s->b;
     int c = *(const int *)s->arg;
     ctl_put(s->ctl, 'R');
     pp_echo(b, b->chan_send, b->chan_recv, c,
             s->p->pp_roundtrips + wl_pp_warmup(s->p));
+    /* Never a process of its own: the client's CPU count has this side. */
 }
 
 /* Ping-pong of a 64-byte value over the two ends of one channel: the
@@ -335,8 +134,11 @@ void wl_chan_pingpong(const struct backend *b, const struct params *p,
 {
     (void)dir;
     if (!b->chan_make) {
-        r->ok = r->absent = 1;
-        snprintf(r->note, sizeof(r->note), "no rendezvous channel");
+        not_here(r, "no rendezvous channel");
+        return;
+    }
+    if (b->per_thread_handles && !(mode == XCORO && b->go)) {
+        not_here(r, "a channel's ends belong to one thread");
         return;
     }
     if (mode == XPROC)
@@ -347,15 +149,13 @@ void wl_chan_pingpong(const struct backend *b, const struct params *p,
                      .arg_size = sizeof(ch[1])};
     start_server(&s, mode);
     ctl_expect(s.peer_ctl, 'R');
-    pp_time(b, b->chan_send, b->chan_recv, ch[0], p, r);
+    int64_t cpu = pp_time(b, b->chan_send, b->chan_recv, ch[0], p, r);
+    r->cpu = cpu_per_op(cpu, p->pp_roundtrips);
     join_server(&s);
     CHECK("chan_close", b->chan_close(ch[0]));
     CHECK("chan_close", b->chan_close(ch[1]));
     if (mode == XCORO && !b->go)
         snprintf(r->note, sizeof(r->note), "no coroutines: two threads");
-    else if (mode == XCORO)
-        snprintf(r->note, sizeof(r->note),
-                 "no target: the issue's is 1.5x libdill, not a backend yet");
     r->ok = 1;
 }
 
@@ -369,7 +169,7 @@ struct flow {
     long warm;   /* sends before the timer starts */
 };
 
-static void sink_server(struct side *s)
+void sink_server(struct side *s)
 {
     const struct backend *b = s->b;
     const struct flow *f = s->arg;
@@ -378,19 +178,23 @@ static void sink_server(struct side *s)
     CHECK("listen", ls = b->listen(s->addr, 16));
     ctl_put(s->ctl, 'R');
     CHECK("accept", c = b->accept(ls));
-    for (long i = 0; i < f->warm + f->count; i++)
+    for (long i = 0; i < f->warm; i++)
+        CHECK("recv", b->recv(c, buf, f->size));
+    int64_t cpu0 = cpu_now();
+    for (long i = 0; i < f->count; i++)
         CHECK("recv", b->recv(c, buf, f->size));
     ctl_put(s->ctl, 'D');
+    cpu_send(s, cpu0);
     b->close(c);
     b->lclose(ls);
     free(buf);
 }
 
 /* Returns the seconds from the first timed send until the receiver had
-   everything. */
+   everything; sets r->cpu per send. */
 static double run_flow(const struct backend *b, enum mode mode,
                        const char *dir, const struct params *p,
-                       struct flow *f)
+                       struct flow *f, struct result *r)
 {
     struct side s = {.b = b, .p = p, .fn = SRV_SINK, .arg = f,
                      .arg_size = sizeof(*f)};
@@ -403,12 +207,13 @@ static double run_flow(const struct backend *b, enum mode mode,
     CHECK("connect", c = b->connect(s.addr));
     for (long i = 0; i < f->warm; i++)
         CHECK("send", b->send(c, buf, f->size));
-    int64_t t0 = now_ns();
+    int64_t t0 = now_ns(), cpu0 = cpu_now();
     for (long i = 0; i < f->count; i++)
         CHECK("send", b->send(c, buf, f->size));
     ctl_expect(s.peer_ctl, 'D');
-    int64_t t1 = now_ns();
+    int64_t t1 = now_ns(), cpu = cpu_now() - cpu0;
     b->close(c);
+    r->cpu = cpu_per_op(cpu + cpu_recv(&s), f->count);
     join_server(&s);
     free(buf);
     return secs(t1 - t0);
@@ -419,7 +224,7 @@ void wl_stream(const struct backend *b, const struct params *p, enum mode mode,
                const char *dir, struct result *r)
 {
     struct flow f = {STREAM_CHUNK, p->stream_bytes / STREAM_CHUNK, 64};
-    double t = run_flow(b, mode, dir, p, &f);
+    double t = run_flow(b, mode, dir, p, &f, r);
     r->v[0] = (double)f.count * STREAM_CHUNK / t / 1e9;
     r->ok = 1;
 }
@@ -429,7 +234,7 @@ void wl_small(const struct backend *b, const struct params *p, enum mode mode,
               const char *dir, struct result *r)
 {
     struct flow f = {SMALL_SIZE, p->small_ops, warm(p->small_ops, 10000)};
-    double t = run_flow(b, mode, dir, p, &f);
+    double t = run_flow(b, mode, dir, p, &f, r);
     r->v[0] = (double)f.count / t / 1e6;
     r->ok = 1;
 }
@@ -438,20 +243,29 @@ void wl_small(const struct backend *b, const struct params *p, enum mode mode,
 /*  Connection rate: connect, send 1 byte, close                              */
 /******************************************************************************/
 
-static void conn_server(struct side *s)
+static long conn_warmup(const struct params *p)
+{
+    return warm(p->conns, 200);
+}
+
+void conn_server(struct side *s)
 {
     const struct backend *b = s->b;
-    long n = *(const long *)s->arg;
+    long nw = conn_warmup(s->p), total = nw + s->p->conns;
     int ls, c;
+    int64_t cpu0 = 0;
     char x;
     CHECK("listen", ls = b->listen(s->addr, 128));
     ctl_put(s->ctl, 'R');
-    for (long i = 0; i < n; i++) {
+    for (long i = 0; i < total; i++) {
+        if (i == nw)
+            cpu0 = cpu_now();
         CHECK("accept", c = b->accept(ls));
         CHECK("recv", b->recv(c, &x, 1));
         CHECK("close", b->close(c));
     }
     ctl_put(s->ctl, 'D');
+    cpu_send(s, cpu0);
     b->lclose(ls);
 }
 
@@ -459,24 +273,26 @@ static void conn_server(struct side *s)
 void wl_connrate(const struct backend *b, const struct params *p,
                  enum mode mode, const char *dir, struct result *r)
 {
-    long n = p->conns, nw = warm(n, 200), total = n + nw;
-    struct side s = {.b = b, .p = p, .fn = SRV_CONN, .arg = &total,
-                     .arg_size = sizeof(total)};
+    long n = p->conns, nw = conn_warmup(p), total = n + nw;
+    struct side s = {.b = b, .p = p, .fn = SRV_CONN};
     snprintf(s.addr, sizeof(s.addr), "%s/conn", dir);
     char x = 'x';
     int c;
     start_server(&s, mode);
     ctl_expect(s.peer_ctl, 'R');
-    int64_t t0 = 0;
+    int64_t t0 = 0, cpu0 = 0;
     for (long i = 0; i < total; i++) {
-        if (i == nw)
+        if (i == nw) {
             t0 = now_ns();
+            cpu0 = cpu_now();
+        }
         CHECK("connect", c = b->connect(s.addr));
         CHECK("send", b->send(c, &x, 1));
         CHECK("close", b->close(c));
     }
     ctl_expect(s.peer_ctl, 'D');
-    int64_t t1 = now_ns();
+    int64_t t1 = now_ns(), cpu = cpu_now() - cpu0;
+    r->cpu = cpu_per_op(cpu + cpu_recv(&s), n);
     join_server(&s);
     r->v[0] = (double)n / secs(t1 - t0);
     r->ok = 1;
@@ -547,20 +363,8 @@ static void *wave_caller(void *arg)
     return NULL;
 }
 
-static pthread_t spawn(void *(*fn)(void *), void *arg)
-{
-    pthread_attr_t a;
-    pthread_t t;
-    pthread_attr_init(&a);
-    pthread_attr_setstacksize(&a, 256 * 1024);
-    int rc = pthread_create(&t, &a, fn, arg);
-    pthread_attr_destroy(&a);
-    if (rc)
-        bench_fail("pthread_create: %s", strerror(rc));
-    return t;
-}
 
-static void scale_server(struct side *s)
+void scale_server(struct side *s)
 {
     const struct backend *b = s->b;
     const struct scale *x = s->arg;
@@ -597,11 +401,12 @@ static void scale_server(struct side *s)
     ctl_put(s->ctl, 'A');
     ctl_expect(s->ctl, 'W');
     pthread_barrier_wait(&start);
-    int64_t t[2] = {now_ns(), 0};
+    int64_t t[2] = {now_ns(), 0}, cpu0 = cpu_now();
     for (int m = 0; m < mine; m++)
         pthread_join(th[m], NULL);
     t[1] = now_ns();
     ctl_write(s->ctl, t, sizeof(t));
+    cpu_send(s, cpu0);
     /* Exiting closes everything; the client needs nothing more. */
 }
 
@@ -694,12 +499,15 @@ static pthread_t *start_callers(const struct backend *b, const struct scale *x,
 }
 
 /* The wave's seconds, from the first server's start to the last one's
-   finish, as the servers timed it; then the servers are done. */
-static double wave_seconds(struct side *s)
+   finish, as the servers timed it, and in *cpu the CPU time the servers
+   used in it; then the servers are done. */
+static double wave_seconds(struct side *s, int64_t *cpu)
 {
     int64_t first = INT64_MAX, last = 0, t[2];
+    *cpu = 0;
     for (int k = 0; k < NSERV; k++) {
         ctl_read(s[k].peer_ctl, t, sizeof(t));
+        *cpu += cpu_recv(&s[k]);
         first = t[0] < first ? t[0] : first;
         last = t[1] > last ? t[1] : last;
     }
@@ -715,6 +523,10 @@ void wl_scale(const struct backend *b, const struct params *p, enum mode mode,
               const char *dir, struct result *r)
 {
     (void)mode; /* always cross-process */
+    if (b->per_thread_handles) {
+        not_here(r, "callers use connections another thread opened");
+        return;
+    }
     struct scale x = scale_size(p, r);
     struct side s[NSERV];
     start_scale_servers(s, b, p, dir, &x);
@@ -730,89 +542,25 @@ void wl_scale(const struct backend *b, const struct params *p, enum mode mode,
     usleep(p->quick ? 50000 : 200000);
     int lib = count_threads() - 1 - x.t;
 
+    int64_t cpu0 = cpu_now();
     for (int k = 0; k < NSERV; k++)
         ctl_put(s[k].peer_ctl, 'W');
     for (int j = 0; j < x.t; j++)
         pthread_join(th[j], NULL);
+    int64_t cpu = cpu_now() - cpu0, servers_cpu;
     int after = count_threads() - 1;
     if (after > lib)
         lib = after;
     /* The connections are left to process exit: closing 10,000 is not
        what is measured. */
-    r->v[0] = (double)x.t * x.rounds / wave_seconds(s) / 1e3;
+    r->v[0] = (double)x.t * x.rounds / wave_seconds(s, &servers_cpu) / 1e3;
+    r->cpu = cpu_per_op(cpu + servers_cpu, (long)x.t * x.rounds);
     r->v[1] = lib;
     r->v[2] = (double)(rss1 - rss0) / (x.n - 1);
     r->v[3] = x.n;
     r->ok = 1;
 }
 
-/******************************************************************************/
-/*  Server sides by number, and the server process's entry                    */
-/******************************************************************************/
-
-static void run_side(struct side *s)
-{
-    static void (*const fns[])(struct side *) = {
-        [SRV_PINGPONG] = pp_server,
-        [SRV_SINK] = sink_server,
-        [SRV_CONN] = conn_server,
-        [SRV_SCALE] = scale_server,
-        [SRV_CHAN_PP] = chan_pp_server,
-    };
-    fns[s->fn](s);
-}
-
-/* argv: --server BACKEND FN ADDR DIR K CTL RESULT_FD PARAMS ARG */
-int server_main(int argc, char **argv, const struct backend *const *bs,
-                int nb)
-{
-    if (argc != 11)
-        return 2;
-    struct side s = {.mode = XPROC};
-    for (int i = 0; i < nb; i++)
-        if (!strcmp(bs[i]->name, argv[2]))
-            s.b = bs[i];
-    static struct params p;
-    size_t arg_size = strlen(argv[10]) / 2;
-    void *arg = malloc(arg_size + 1);
-    if (!s.b || hex_decode(argv[9], &p, sizeof(p)) < 0 ||
-        hex_decode(argv[10], arg, arg_size) < 0)
-        return 2;
-    s.fn = (enum server_fn)atoi(argv[3]);
-    snprintf(s.addr, sizeof(s.addr), "%s", argv[4]);
-    s.dir = argv[5];
-    s.k = atoi(argv[6]);
-    s.ctl = atoi(argv[7]);
-    fcntl(s.ctl, F_SETFD, FD_CLOEXEC);
-    s.p = &p;
-    s.arg = arg;
-    s.arg_size = arg_size;
-    bench_set_result_fd(atoi(argv[8]), "server");
-    run_side(&s);
-    _exit(0);
-}
-
-void hex_encode(const void *data, size_t len, char *out)
-{
-    const unsigned char *d = data;
-    for (size_t i = 0; i < len; i++)
-        sprintf(out + 2 * i, "%02x", d[i]);
-    out[2 * len] = 0;
-}
-
-int hex_decode(const char *in, void *data, size_t len)
-{
-    unsigned char *d = data;
-    if (strlen(in) != 2 * len)
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        unsigned v;
-        if (sscanf(in + 2 * i, "%2x", &v) != 1)
-            return -1;
-        d[i] = (unsigned char)v;
-    }
-    return 0;
-}
 
 /******************************************************************************/
 /*  Deadline precision                                                        */
@@ -827,8 +575,10 @@ void wl_deadline(const struct backend *b, const struct params *p,
     (void)mode;
     (void)dir;
     int n = p->deadline_samples, nw = 10, early = 0;
-    int64_t *late = malloc(sizeof(*late) * (size_t)n);
+    int64_t *late = malloc(sizeof(*late) * (size_t)n), cpu0 = 0;
     for (int i = 0; i < nw + n; i++) {
+        if (i == nw)
+            cpu0 = cpu_now();
         int c[2];
         char x;
         int64_t deadline;
@@ -845,6 +595,8 @@ void wl_deadline(const struct backend *b, const struct params *p,
         late[i - nw] = t - deadline;
         early += t < deadline;
     }
+    /* Per sample: the pair, the receive that times out, the two closes. */
+    r->cpu = cpu_per_op(cpu_now() - cpu0, n);
     qsort(late, (size_t)n, sizeof(*late), cmp_i64);
     r->v[0] = (double)pct(late, n, 0.50) / 1e3;
     r->v[1] = (double)pct(late, n, 0.99) / 1e3;
@@ -927,7 +679,8 @@ static void *lane_sink(void *arg)
    gone). */
 static double run_lanes(const struct backend *b, const struct params *p,
                         long count, size_t size, void *(*active)(void *),
-                        void *(*passive)(void *), int close_active_first)
+                        void *(*passive)(void *), int close_active_first,
+                        int64_t *cpu)
 {
     int np = p->scaling_pairs;
     struct lane *a = calloc((size_t)np, sizeof(*a)), *q = calloc((size_t)np, sizeof(*q));
@@ -940,6 +693,8 @@ static double run_lanes(const struct backend *b, const struct params *p,
         a[i] = (struct lane){b, c[0], count, size, &start, 0, 0};
         q[i] = (struct lane){b, c[1], count, size, &start, 0, 0};
     }
+    /* The CPU count includes starting and ending the threads. */
+    int64_t cpu0 = cpu_now();
     for (int i = 0; i < np; i++) {
         tq[i] = spawn(passive, &q[i]);
         ta[i] = spawn(active, &a[i]);
@@ -952,6 +707,7 @@ static double run_lanes(const struct backend *b, const struct params *p,
         first = a[i].t0 < first ? a[i].t0 : first;
         last = t1 > last ? t1 : last;
     }
+    *cpu = cpu_now() - cpu0;
     for (int i = 0; i < np; i++) {
         b->close(close_active_first ? a[i].c : q[i].c);
         b->close(close_active_first ? q[i].c : a[i].c);
@@ -969,9 +725,15 @@ void wl_scaling_pingpong(const struct backend *b, const struct params *p,
 {
     (void)mode;
     (void)dir;
+    if (b->per_thread_handles) {
+        not_here(r, "lanes use pairs another thread opened");
+        return;
+    }
     long per = p->scaling_rts / p->scaling_pairs;
-    double t = run_lanes(b, p, per, PP_SIZE, lane_ping, lane_echo, 1);
+    int64_t cpu;
+    double t = run_lanes(b, p, per, PP_SIZE, lane_ping, lane_echo, 1, &cpu);
     r->v[0] = (double)per * p->scaling_pairs / t / 1e6;
+    r->cpu = cpu_per_op(cpu, per * p->scaling_pairs);
     r->ok = 1;
 }
 
@@ -981,8 +743,15 @@ void wl_scaling_stream(const struct backend *b, const struct params *p,
 {
     (void)mode;
     (void)dir;
+    if (b->per_thread_handles) {
+        not_here(r, "lanes use pairs another thread opened");
+        return;
+    }
     long per = p->scaling_bytes / p->scaling_pairs / STREAM_CHUNK;
-    double t = run_lanes(b, p, per, STREAM_CHUNK, lane_source, lane_sink, 0);
+    int64_t cpu;
+    double t = run_lanes(b, p, per, STREAM_CHUNK, lane_source, lane_sink, 0,
+                         &cpu);
     r->v[0] = (double)per * p->scaling_pairs * STREAM_CHUNK / t / 1e9;
+    r->cpu = cpu_per_op(cpu, per * p->scaling_pairs);
     r->ok = 1;
 }
