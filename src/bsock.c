@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 
 #include "api.h"
 #include "iolist.h"
@@ -11,6 +13,52 @@
  * handle. Nothing here knows which protocol the handle speaks.
  */
 
+/* The list, checked before anything moves: the cursor over it, or drain
+   (brecvl's first == last == NULL). */
+static int check_list(enum td_dir dir, struct tdill_iolist *first,
+                      struct tdill_iolist *last, struct td_iocur *c,
+                      bool *drain)
+{
+    size_t total = 0;
+    *drain = dir == TD_IN && !first && !last;
+    int rc = *drain ? 0 : td_iolist_check(first, last, dir == TD_OUT, &total);
+    td_iocur_init(c, first, total);
+    return rc;
+}
+
+/* Most transfers complete at once: the data is there, or the room. Such a
+   transfer, made by a plain thread, skips the call machinery (the cancel
+   state, the undo list): it is a cancellation point only at its start,
+   and its system calls are not ones (see sock.c). Only when it must wait
+   does it become a call, declaring what it holds. Returns 0 or the error,
+   or TD_AGAIN with the handle and the side held and the call begun. */
+static int at_once(int h, enum td_dir dir, struct tdill_iolist *first,
+                   struct tdill_iolist *last, struct td_sock **s,
+                   struct td_iocur *c, bool *drain)
+{
+    pthread_testcancel();
+    int rc = td_handle_acquire(h, &td_conn_vfs, (void **)s);
+    if (rc)
+        return rc;
+    rc = check_list(dir, first, last, c, drain);
+    if (rc == 0)
+        rc = td_sock_claim(*s, dir);
+    if (rc) {
+        td_handle_release(h);
+        return rc;
+    }
+    rc = *drain ? EAGAIN : td_sock_try(*s, dir, c);
+    if (rc == TD_AGAIN || rc == EAGAIN) {
+        td_call_begin(TD_MAY_WAIT);
+        td_call_hold(td_handle_undo_release, NULL, h);
+        td_sock_hold(*s, dir);
+        return TD_AGAIN;
+    }
+    td_sock_give_back(*s, dir, rc);
+    td_handle_release(h);
+    return rc;
+}
+
 /* The order of checks is the order of errors a caller can see: a cancelled
    coroutine (ECANCELED, front-end only), the handle
    (EBADF, ENOTSUP), the arguments (EINVAL), then the connection (EBUSY,
@@ -19,22 +67,26 @@ static int transfer(int h, enum td_dir dir, struct tdill_iolist *first,
                     struct tdill_iolist *last, int64_t deadline)
 {
     struct td_sock *s;
-    size_t total = 0;
-    int rc = td_handle_begin(h, &td_conn_vfs, (void **)&s);
-    if (rc)
-        return td_fail(rc);
-    bool drain = dir == TD_IN && !first && !last;
-    if (!drain)
-        rc = td_iolist_check(first, last, dir == TD_OUT, &total);
-    if (rc == 0)
-        rc = td_sock_enter(s, dir);
-    if (rc) {
-        td_handle_end(h);
-        return td_fail(rc);
+    struct td_iocur c;
+    bool drain = false;
+    int rc;
+    if (td_call_outside()) {
+        rc = at_once(h, dir, first, last, &s, &c, &drain);
+        if (rc != TD_AGAIN)
+            return rc ? td_fail(rc) : 0;
+    } else {
+        rc = td_handle_begin(h, &td_conn_vfs, (void **)&s);
+        if (rc)
+            return td_fail(rc);
+        rc = check_list(dir, first, last, &c, &drain);
+        if (rc == 0)
+            rc = td_sock_enter(s, dir);
+        if (rc) {
+            td_handle_end(h);
+            return td_fail(rc);
+        }
     }
     int64_t dl = td_deadline_ns(deadline);
-    struct td_iocur c;
-    td_iocur_init(&c, first, total);
     if (drain)
         rc = td_sock_drain(s, dl);
     else if (dir == TD_OUT)

@@ -41,4 +41,14 @@ int td_iocur_fill(const struct td_iocur *c, struct iovec *iov, int max,
 
 void td_iocur_advance(struct td_iocur *c, size_t n);
 
+/* Where the cursor's bytes are when all of them lie in its current piece
+   and it has memory, else NULL: most transfers have one buffer. */
+static inline void *td_iocur_whole(const struct td_iocur *c)
+{
+    struct tdill_iolist *it = c->node;
+    if (!it->iol_base || c->left > it->iol_len - c->off)
+        return NULL;
+    return (char *)it->iol_base + c->off;
+}
+
 #endif

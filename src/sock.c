@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "now.h"
@@ -236,8 +237,7 @@ int td_sock_make(int fd, void *mem, const struct td_vfs *vfs, int *h)
     return 0;
 }
 
-/* Gives a side back; an operation that failed with rc kills it. */
-static void give_back(struct td_sock *s, enum td_dir dir, int rc)
+void td_sock_give_back(struct td_sock *s, enum td_dir dir, int rc)
 {
     /* A bad argument is refused before anything moves: no harm done. */
     if (rc && rc != EINVAL && !s->borrowed)
@@ -248,49 +248,97 @@ static void give_back(struct td_sock *s, enum td_dir dir, int rc)
 /* A call cancelled mid-transfer leaves the direction as a failed one. */
 static void undo_enter(void *obj, int dir)
 {
-    give_back(obj, (enum td_dir)dir, ECANCELED);
+    td_sock_give_back(obj, (enum td_dir)dir, ECANCELED);
 }
 
-int td_sock_enter(struct td_sock *s, enum td_dir dir)
+int td_sock_claim(struct td_sock *s, enum td_dir dir)
 {
     if (atomic_exchange_explicit(&s->busy[dir], true, memory_order_acquire))
         return EBUSY;
     int rc = s->state[dir];
-    if (rc) {
+    if (rc)
         atomic_store_explicit(&s->busy[dir], false, memory_order_release);
-        return rc;
-    }
-    td_call_hold(undo_enter, s, dir);
-    return 0;
+    return rc;
+}
+
+int td_sock_enter(struct td_sock *s, enum td_dir dir)
+{
+    int rc = td_sock_claim(s, dir);
+    if (rc == 0)
+        td_call_hold(undo_enter, s, dir);
+    return rc;
 }
 
 void td_sock_leave(struct td_sock *s, enum td_dir dir, int rc)
 {
     td_call_drop();
-    give_back(s, dir, rc);
+    td_sock_give_back(s, dir, rc);
+}
+
+void td_sock_hold(struct td_sock *s, enum td_dir dir)
+{
+    td_call_hold(undo_enter, s, dir);
 }
 
 /******************************************************************************/
 /*  Operations: one try each, run by the retry loop                           */
 /******************************************************************************/
 
-/* NB: one piece goes through send() and recv(), which spare the kernel
-   copying in a msghdr and an iovec array: most calls have one buffer. */
-static ssize_t send_iov(int fd, struct iovec *iov, int n)
+/* NB: through syscall(2), not the C library's send and recv: those are
+   cancellation points, and a transfer that completes at once runs with
+   the program's cancel state (bsock.c). ThreadSanitizer learns from the C
+   library's that a socket orders memory between threads; its builds keep
+   them, with cancellation off in every transfer (td_call_outside). */
+#ifdef __SANITIZE_THREAD__
+#define SYS_SEND(fd, buf, len, fl) send(fd, buf, len, fl)
+#define SYS_RECV(fd, buf, len, fl) recv(fd, buf, len, fl)
+#define SYS_SENDMSG(fd, m, fl) sendmsg(fd, m, fl)
+#define SYS_RECVMSG(fd, m, fl) recvmsg(fd, m, fl)
+#else
+#define SYS_SEND(fd, buf, len, fl) syscall(SYS_sendto, fd, buf, len, fl, 0, 0)
+#define SYS_RECV(fd, buf, len, fl) syscall(SYS_recvfrom, fd, buf, len, fl, 0, 0)
+#define SYS_SENDMSG(fd, m, fl) syscall(SYS_sendmsg, fd, m, fl)
+#define SYS_RECVMSG(fd, m, fl) syscall(SYS_recvmsg, fd, m, fl)
+#endif
+
+/* NB: the rest of one buffer goes through sendto and recvfrom, which
+   spare the kernel copying in a msghdr and an iovec array (and us making
+   them): most calls have one buffer. */
+static ssize_t send_pieces(int fd, const struct td_iocur *c)
 {
-    if (n == 1)
-        return send(fd, iov->iov_base, iov->iov_len,
-                    MSG_NOSIGNAL | MSG_DONTWAIT);
-    struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-    return sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+    struct iovec iov[IOV_BATCH];
+    struct msghdr m = {.msg_iov = iov};
+    m.msg_iovlen = (size_t)td_iocur_fill(c, iov, IOV_BATCH, NULL, 0);
+    return SYS_SENDMSG(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-static ssize_t recv_iov(int fd, struct iovec *iov, int n)
+/* NB: not inlined into recv_iov, whose one-buffer path would otherwise
+   pay for the pages of this frame. */
+__attribute__((noinline)) static ssize_t recv_pieces(int fd,
+                                                     const struct td_iocur *c)
 {
-    if (n == 1)
-        return recv(fd, iov->iov_base, iov->iov_len, MSG_DONTWAIT);
-    struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-    return recvmsg(fd, &m, MSG_DONTWAIT);
+    struct iovec iov[IOV_BATCH];
+    char scratch[SCRATCH];
+    struct msghdr m = {.msg_iov = iov};
+    m.msg_iovlen =
+        (size_t)td_iocur_fill(c, iov, IOV_BATCH, scratch, SCRATCH);
+    return SYS_RECVMSG(fd, &m, MSG_DONTWAIT);
+}
+
+static ssize_t send_iov(int fd, const struct td_iocur *c)
+{
+    void *one = td_iocur_whole(c);
+    if (one)
+        return SYS_SEND(fd, one, c->left, MSG_NOSIGNAL | MSG_DONTWAIT);
+    return send_pieces(fd, c);
+}
+
+static ssize_t recv_iov(int fd, const struct td_iocur *c)
+{
+    void *one = td_iocur_whole(c);
+    if (one)
+        return SYS_RECV(fd, one, c->left, MSG_DONTWAIT);
+    return recv_pieces(fd, c);
 }
 
 static int try_send(int fd, void *arg)
@@ -298,8 +346,7 @@ static int try_send(int fd, void *arg)
     struct td_iocur *c = arg;
     if (!c->left)
         return 0;
-    struct iovec iov[IOV_BATCH];
-    ssize_t n = send_iov(fd, iov, td_iocur_fill(c, iov, IOV_BATCH, NULL, 0));
+    ssize_t n = send_iov(fd, c);
     if (n < 0)
         return td_stream_errno(errno);
     td_iocur_advance(c, (size_t)n);
@@ -311,10 +358,7 @@ static int try_recv(int fd, void *arg)
     struct td_iocur *c = arg;
     if (!c->left)
         return 0;
-    struct iovec iov[IOV_BATCH];
-    char scratch[SCRATCH];
-    ssize_t n = recv_iov(fd, iov,
-                         td_iocur_fill(c, iov, IOV_BATCH, scratch, SCRATCH));
+    ssize_t n = recv_iov(fd, c);
     if (n < 0)
         return td_stream_errno(errno);
     if (n == 0)
@@ -328,7 +372,7 @@ static int try_drain(int fd, void *arg)
 {
     (void)arg;
     char scratch[SCRATCH];
-    ssize_t n = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+    ssize_t n = SYS_RECV(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
     if (n < 0)
         return td_stream_errno(errno);
     return n ? TD_AGAIN : EPIPE;
@@ -344,6 +388,11 @@ static int try_accept(int fd, void *arg)
     if (errno == EINTR || errno == ECONNABORTED)
         return TD_AGAIN;
     return errno == ENOBUFS ? ENOMEM : errno;
+}
+
+int td_sock_try(struct td_sock *s, enum td_dir dir, struct td_iocur *c)
+{
+    return dir == TD_OUT ? try_send(s->fd, c) : try_recv(s->fd, c);
 }
 
 int td_sock_sendv(struct td_sock *s, struct td_iocur *c, int64_t deadline)

@@ -60,6 +60,18 @@ int td_sock_enter(struct td_sock *s, enum td_dir dir);
 /* Gives the side back; an operation that failed with rc kills it. */
 void td_sock_leave(struct td_sock *s, enum td_dir dir, int rc);
 
+/* The same outside a call (bsock.c), where nothing is declared: claims
+   the side, and gives it back. td_sock_hold declares a side so claimed
+   once the call has begun, as td_sock_enter does. */
+int td_sock_claim(struct td_sock *s, enum td_dir dir);
+void td_sock_give_back(struct td_sock *s, enum td_dir dir, int rc);
+void td_sock_hold(struct td_sock *s, enum td_dir dir);
+
+/* One try of a transfer, without waiting: 0 when the cursor's bytes have
+   all moved, TD_AGAIN or EAGAIN when more must (td_sock_sendv, recvv), or
+   the error it fails with. */
+int td_sock_try(struct td_sock *s, enum td_dir dir, struct td_iocur *c);
+
 /*
  * The retry loop every operation runs. A try makes one system call and
  * returns 0 when the operation is done, TD_AGAIN to be called again at once

@@ -98,6 +98,15 @@ void td_call_end_light(void)
     }
 }
 
+bool td_call_outside(void)
+{
+#ifdef __SANITIZE_THREAD__
+    return false;
+#else
+    return !backend && !call.depth;
+#endif
+}
+
 /* Not under a backend: coroutines' calls interleave, and their waits are
    never where a thread is cancelled. */
 void td_call_hold(td_undo_fn *undo, void *obj, int arg)

@@ -93,6 +93,11 @@ void td_call_end(void);
 int td_call_begin_light(unsigned flags);
 void td_call_end_light(void);
 
+/* True in a plain thread outside any call: where a transfer that
+   completes at once may run before td_call_begin, needing none of it (see
+   bsock.c). Never under ThreadSanitizer (see td_sys_send in sock.c). */
+bool td_call_outside(void);
+
 /* Declares, and gives up, something the call holds, with the function that
    undoes it when the call is cancelled at its wait. LIFO. */
 typedef void td_undo_fn(void *obj, int arg);

@@ -13,7 +13,9 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 /* The functions' names, in enum inj_fn's order, and where they are. */
 static const char *const names[INJ_N] = {
@@ -190,6 +192,37 @@ ssize_t recv(int fd, void *buf, size_t len, int flags)
     typedef ssize_t f(int, void *, size_t, int);
     ERRNO_CALL(INJ_RECV, INJ_ANY, ssize_t,
                REAL(INJ_RECV, f *)(fd, buf, len, flags));
+}
+
+/* The library makes its transfers' receives through syscall(2) (they are
+   then no cancellation points): INJ_RECV covers SYS_recvfrom there too. */
+static long real_syscall(long nr, long a, long b, long c, long d, long e,
+                         long f)
+{
+    typedef long fn(long, ...);
+    static fn *_Atomic real_fn;
+    fn *r = atomic_load_explicit(&real_fn, memory_order_acquire);
+    if (!r) {
+        r = (fn *)dlsym(RTLD_NEXT, "syscall");
+        if (!r)
+            abort();
+        atomic_store_explicit(&real_fn, r, memory_order_release);
+    }
+    return r(nr, a, b, c, d, e, f);
+}
+
+long syscall(long nr, ...)
+{
+    va_list ap;
+    long a[6];
+    va_start(ap, nr);
+    for (int i = 0; i < 6; i++)
+        a[i] = va_arg(ap, long);
+    va_end(ap);
+    if (nr == SYS_recvfrom)
+        ERRNO_CALL(INJ_RECV, INJ_ANY, long,
+                   real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]));
+    return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 int shutdown(int fd, int how)

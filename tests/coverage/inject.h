@@ -17,7 +17,7 @@
 enum inj_fn {
     INJ_ACCEPT4,
     INJ_CONNECT,
-    INJ_RECV,
+    INJ_RECV, /* recv, or syscall(SYS_recvfrom, ...) */
     INJ_SHUTDOWN,
     INJ_LISTEN,
     INJ_FCHMOD,
