@@ -56,7 +56,11 @@ extern const struct td_vfs td_chan_vfs;
 
 /* One blocked choose (chsend and chrecv are chooses of one clause). */
 struct td_choice {
-    pthread_mutex_t mu; /* protects everything below */
+    /* mu protects everything below. NB: a choice of one clause uses its
+       channel's mutex, which every peer holds already: no mutex of its
+       own to set up, and none to take to meet it. */
+    pthread_mutex_t *mu;
+    pthread_mutex_t own;
     struct td_waitlist waiters;
     pthread_t owner;       /* the thread that chose, for fork */
     _Atomic bool settled; /* read without mu only to end a spin */
@@ -78,7 +82,8 @@ struct td_clause {
 
 /* Clauses and choices (clause.c). */
 
-void td_choice_init(struct td_choice *c, int nclauses);
+void td_choice_init(struct td_choice *c, int nclauses, struct td_chan *only);
+void td_choice_destroy(struct td_choice *c);
 
 /* Settles c if nobody has yet (deadline, cancellation). Needs c->mu. */
 void td_settle_alone(struct td_choice *c, int err);

@@ -102,26 +102,33 @@ static void unlock_all(struct chooser *k)
         pthread_mutex_unlock(&k->chans[i]->mu);
 }
 
+/* Clause i, if it can happen now: done, true returned and its outcome in
+   *err. Needs its channel's mu. */
+static bool try_clause(struct chooser *k, int i, int *err)
+{
+    struct tdill_chclause *cl = &k->cl[i];
+    struct td_chan_end *e = k->clause[i].end;
+    bool sending = cl->op == TDILL_CHSEND;
+    struct td_half *h = &e->ch->half[sending ? !e->index : e->index];
+    if (h->done) {
+        *err = EPIPE;
+        return true;
+    }
+    int rc =
+        td_meet(sending ? &h->recvs : &h->sends, cl->val, cl->len, sending);
+    if (rc == EAGAIN)
+        return false;
+    *err = rc;
+    return true;
+}
+
 /* The first clause, in array order, that can happen now: done, its index
    returned and its outcome in *err. -1 if none can. Needs every mu. */
 static int try_now(struct chooser *k, int *err)
 {
-    for (int i = 0; i < k->n; i++) {
-        struct tdill_chclause *cl = &k->cl[i];
-        struct td_chan_end *e = k->clause[i].end;
-        bool sending = cl->op == TDILL_CHSEND;
-        struct td_half *h = &e->ch->half[sending ? !e->index : e->index];
-        if (h->done) {
-            *err = EPIPE;
+    for (int i = 0; i < k->n; i++)
+        if (try_clause(k, i, err))
             return i;
-        }
-        int rc = td_meet(sending ? &h->recvs : &h->sends, cl->val, cl->len,
-                      sending);
-        if (rc != EAGAIN) {
-            *err = rc;
-            return i;
-        }
-    }
     return -1;
 }
 
@@ -138,7 +145,7 @@ static bool closing(const struct chooser *k)
 static void enqueue_all(struct chooser *k)
 {
     struct td_choice *c = &k->choice;
-    td_choice_init(c, k->n);
+    td_choice_init(c, k->n, k->chans[0]);
     for (int i = 0; i < k->n; i++) {
         struct td_clause *p = &k->clause[i];
         p->choice = c;
@@ -163,9 +170,9 @@ static void spin_first(struct chooser *k, struct td_spinner *sp)
     struct td_choice *c = &k->choice;
     while (!settled_yet(c) && td_spin_again(sp)) {
         if (td_wait_pause()) {
-            pthread_mutex_lock(&c->mu);
+            pthread_mutex_lock(c->mu);
             td_settle_alone(c, ECANCELED);
-            pthread_mutex_unlock(&c->mu);
+            pthread_mutex_unlock(c->mu);
         }
     }
 }
@@ -177,16 +184,21 @@ static void wait_settled(struct chooser *k, int64_t deadline)
     td_spin_init(&fresh);
     struct td_spinner sp = td_spinner(k->n == 1 ? &fresh : NULL);
     spin_first(k, &sp);
-    pthread_mutex_lock(&c->mu);
+    /* Settled meanwhile by a peer, which holds the channel's mutex, not
+       one of ours (decide in clause.c): nothing left to wait for. */
+    if (c->mu != &c->own &&
+        atomic_load_explicit(&c->settled, memory_order_acquire))
+        return;
+    pthread_mutex_lock(c->mu);
     while (!c->settled) {
         enum td_wait_state st =
-            td_wait_in(&c->waiters, &c->mu, 0, deadline, true);
+            td_wait_in(&c->waiters, c->mu, 0, deadline, true);
         if (st == TD_CANCELED)
             td_settle_alone(c, ECANCELED);
         else if (st == TD_WAITING)
             td_settle_alone(c, ETIMEDOUT);
     }
-    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(c->mu);
 }
 
 /* Takes the choice's clauses off their queues, once it is settled: no
@@ -210,9 +222,9 @@ static void undo_wait(void *obj, int unused)
 {
     (void)unused;
     struct chooser *k = obj;
-    pthread_mutex_lock(&k->choice.mu);
+    pthread_mutex_lock(k->choice.mu);
     td_settle_alone(&k->choice, ECANCELED);
-    pthread_mutex_unlock(&k->choice.mu);
+    pthread_mutex_unlock(k->choice.mu);
     withdraw_all(k);
     release_first(k, k->n);
     if (k->n > STACK_CLAUSES) {
@@ -228,7 +240,7 @@ static int wait_choice(struct chooser *k, int64_t deadline, int *err)
     wait_settled(k, deadline);
     withdraw_all(k);
     td_call_drop();
-    pthread_mutex_destroy(&k->choice.mu);
+    td_choice_destroy(&k->choice);
     *err = k->choice.err;
     return k->choice.index;
 }
@@ -253,6 +265,31 @@ static int choose_with(struct chooser *k, int64_t deadline, int *err)
     if (i < 0 && *err == 0)
         i = wait_choice(k, deadline, err);
     release_first(k, k->n);
+    return i;
+}
+
+/* chsend and chrecv: choose_with for one clause, without its loops over
+   clauses and channels (most channel operations are these). */
+static int one_with(struct chooser *k, int64_t deadline, int *err)
+{
+    *err = acquire_one(k->cl, k->clause);
+    if (*err)
+        return 0;
+    struct td_chan *ch = k->clause->end->ch;
+    k->chans[0] = ch;
+    k->nchans = 1;
+    pthread_mutex_lock(&ch->mu);
+    int i = try_clause(k, 0, err) ? 0 : -1;
+    if (i < 0 && k->clause->end->closing)
+        *err = ECANCELED;
+    else if (i < 0 && td_expired(deadline))
+        *err = ETIMEDOUT;
+    else if (i < 0)
+        enqueue_all(k);
+    pthread_mutex_unlock(&ch->mu);
+    if (i < 0 && *err == 0)
+        i = wait_choice(k, deadline, err);
+    td_handle_release(k->cl->ch);
     return i;
 }
 
@@ -309,9 +346,17 @@ TDILL_EXPORT int tdill_choose(struct tdill_chclause *clauses, int nclauses,
 static int one(int op, int ch, void *val, size_t len, int64_t deadline)
 {
     struct tdill_chclause cl = {op, ch, val, len};
+    struct td_clause clause;
+    struct td_chan *chan;
+    /* NB: not zeroed as a whole (see choose_common). */
+    struct chooser k;
+    k.cl = &cl;
+    k.n = 1;
+    k.clause = &clause;
+    k.chans = &chan;
     int err = td_call_begin_light(TD_CANCEL_POINT | TD_MAY_WAIT);
     if (err == 0)
-        choose_common(&cl, 1, deadline, &err);
+        one_with(&k, td_deadline_ns(deadline), &err);
     td_call_end_light();
     return err ? td_fail(err) : 0;
 }

@@ -15,24 +15,57 @@
  * Lock order: a channel's mu, then a choice's mu.
  */
 
-void td_choice_init(struct td_choice *c, int nclauses)
+/* only: the channel of a one-clause choice. */
+void td_choice_init(struct td_choice *c, int nclauses, struct td_chan *only)
 {
-    pthread_mutex_init(&c->mu, NULL);
+    if (nclauses == 1) {
+        c->mu = &only->mu;
+    } else {
+        pthread_mutex_init(&c->own, NULL);
+        c->mu = &c->own;
+    }
     c->waiters.first = NULL;
     c->owner = pthread_self();
-    c->settled = false;
+    atomic_store_explicit(&c->settled, false, memory_order_relaxed);
     c->index = -1;
     c->err = 0;
     c->left = nclauses;
 }
 
-/* Settles a choice that is still open. Needs its mu. */
+void td_choice_destroy(struct td_choice *c)
+{
+    if (c->mu == &c->own)
+        pthread_mutex_destroy(&c->own);
+}
+
+/* The mutex of p's choice, for one who holds p's channel's: returns the
+   one it took, to be given back with unlock_choice, or NULL. */
+static pthread_mutex_t *lock_choice(struct td_clause *p)
+{
+    pthread_mutex_t *mu = p->choice->mu;
+    if (mu == &p->end->ch->mu)
+        return NULL;
+    pthread_mutex_lock(mu);
+    return mu;
+}
+
+static void unlock_choice(pthread_mutex_t *mu)
+{
+    if (mu)
+        pthread_mutex_unlock(mu);
+}
+
+/* Settles a choice that is still open. Needs its mu. NB: settled is set
+   last: a one-clause choice's chooser, which sees it without taking the
+   mutex (choose.c), may be gone the moment after, with its clause and
+   choice; the caller must touch neither any more. */
 static void decide(struct td_choice *c, int index, int err)
 {
-    c->settled = true;
     c->index = index;
     c->err = err;
-    td_wake_all(&c->waiters, TD_READY);
+    if (c->waiters.first) /* else it spins, or has yet to wait */
+        td_wake_all(&c->waiters, TD_READY);
+    atomic_store_explicit(&c->settled, true, memory_order_release);
 }
 
 /* Settles the choice if nobody has yet: the deadline passed or the caller
@@ -85,9 +118,9 @@ int td_meet(struct td_queue *q, void *val, size_t len, bool sending)
 {
     for (struct td_clause *p = q->first; p; p = p->next) {
         struct td_choice *c = p->choice;
-        pthread_mutex_lock(&c->mu);
+        pthread_mutex_t *mu = lock_choice(p);
         if (c->settled) { /* being withdrawn */
-            pthread_mutex_unlock(&c->mu);
+            unlock_choice(mu);
             continue;
         }
         int rc = p->len == len ? 0 : EMSGSIZE;
@@ -96,7 +129,7 @@ int td_meet(struct td_queue *q, void *val, size_t len, bool sending)
         td_queue_remove(q, p);
         c->left--;
         decide(c, p->index, rc);
-        pthread_mutex_unlock(&c->mu);
+        unlock_choice(mu);
         return rc;
     }
     return EAGAIN;
@@ -105,10 +138,10 @@ int td_meet(struct td_queue *q, void *val, size_t len, bool sending)
 /* Settles p's choice if it is still open. */
 static void settle_open(struct td_clause *p, int index, int err)
 {
-    pthread_mutex_lock(&p->choice->mu);
+    pthread_mutex_t *mu = lock_choice(p);
     if (!p->choice->settled)
         decide(p->choice, index, err);
-    pthread_mutex_unlock(&p->choice->mu);
+    unlock_choice(mu);
 }
 
 /* The channel's four queues, i = 0..3. */
