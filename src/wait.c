@@ -13,8 +13,6 @@
  * on a condvar where coroutines run.
  */
 
-static __thread const struct td_wait_backend *backend;
-
 /* What a plain thread's current call holds (see td_call_begin). */
 #define MAX_HELD 4
 struct held {
@@ -22,25 +20,31 @@ struct held {
     void *obj;
     int arg;
 };
+
+/* NB: one thread-local object, not two: in a shared library each
+   function finds it through a TLS descriptor call, once. */
 static __thread struct {
-    int depth;        /* nested td_call_begin; 0: not in a call */
-    int cancel_state; /* the program's, restored by the outermost end */
-    bool light;       /* td_call_begin_light: cancel_state left alone */
-    int nheld;
-    struct held held[MAX_HELD];
-} call;
+    const struct td_wait_backend *backend;
+    struct {
+        int depth;        /* nested td_call_begin; 0: not in a call */
+        int cancel_state; /* the program's, restored by the outermost end */
+        bool light;       /* td_call_begin_light: cancel_state left alone */
+        int nheld;
+        struct held held[MAX_HELD];
+    } call;
+} tls;
 
 TDILL_EXPORT void tdill__wait_backend_set(const struct td_wait_backend *b)
 {
-    backend = b;
+    tls.backend = b;
 }
 
 int td_wait_pause(void)
 {
-    if (backend && backend->pause) {
-        backend->pause();
+    if (tls.backend && tls.backend->pause) {
+        tls.backend->pause();
         /* Others ran: one of them may have cancelled us. */
-        return backend->enter();
+        return tls.backend->enter();
     }
     sched_yield();
     return 0;
@@ -50,51 +54,51 @@ int td_wait_pause(void)
 /*  Calls and pthread_cancel                                                  */
 /******************************************************************************/
 
-/* NB: under a backend too the call runs with cancellation off, or the
+/* NB: under a tls.backend too the call runs with cancellation off, or the
    library's own system calls would be cancellation points; the depth
    counts the calls of all the thread's coroutines, which may end in any
    order, so the program's state comes back when the last one ends. */
 int td_call_begin(unsigned flags)
 {
     int rc = 0;
-    if (backend && (flags & TD_MAY_WAIT))
-        rc = backend->enter();
+    if (tls.backend && (flags & TD_MAY_WAIT))
+        rc = tls.backend->enter();
     /* Like read(2): a pending cancel acts before anything is done. */
-    if (!backend && !call.depth && (flags & TD_CANCEL_POINT))
+    if (!tls.backend && !tls.call.depth && (flags & TD_CANCEL_POINT))
         pthread_testcancel();
-    if (call.depth++ == 0) {
-        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &call.cancel_state);
-        call.nheld = 0;
+    if (tls.call.depth++ == 0) {
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &tls.call.cancel_state);
+        tls.call.nheld = 0;
     }
     return rc;
 }
 
 void td_call_end(void)
 {
-    if (call.depth && --call.depth == 0)
-        pthread_setcancelstate(call.cancel_state, NULL);
+    if (tls.call.depth && --tls.call.depth == 0)
+        pthread_setcancelstate(tls.call.cancel_state, NULL);
 }
 
 /* NB: never nested in a plain thread (such a call makes no other call),
-   and under a backend it takes no part in the depth count, which other
+   and under a tls.backend it takes no part in the depth count, which other
    coroutines' calls may be relying on. */
 int td_call_begin_light(unsigned flags)
 {
-    if (backend)
-        return (flags & TD_MAY_WAIT) ? backend->enter() : 0;
+    if (tls.backend)
+        return (flags & TD_MAY_WAIT) ? tls.backend->enter() : 0;
     if (flags & TD_CANCEL_POINT)
         pthread_testcancel();
-    call.depth = 1;
-    call.light = true;
-    call.nheld = 0;
+    tls.call.depth = 1;
+    tls.call.light = true;
+    tls.call.nheld = 0;
     return 0;
 }
 
 void td_call_end_light(void)
 {
-    if (!backend) {
-        call.depth = 0;
-        call.light = false;
+    if (!tls.backend) {
+        tls.call.depth = 0;
+        tls.call.light = false;
     }
 }
 
@@ -103,24 +107,24 @@ bool td_call_outside(void)
 #ifdef __SANITIZE_THREAD__
     return false;
 #else
-    return !backend && !call.depth;
+    return !tls.backend && !tls.call.depth;
 #endif
 }
 
-/* Not under a backend: coroutines' calls interleave, and their waits are
+/* Not under a tls.backend: coroutines' calls interleave, and their waits are
    never where a thread is cancelled. */
 void td_call_hold(td_undo_fn *undo, void *obj, int arg)
 {
-    if (!call.depth || backend)
+    if (!tls.call.depth || tls.backend)
         return;
-    assert(call.nheld < MAX_HELD);
-    call.held[call.nheld++] = (struct held){undo, obj, arg};
+    assert(tls.call.nheld < MAX_HELD);
+    tls.call.held[tls.call.nheld++] = (struct held){undo, obj, arg};
 }
 
 void td_call_drop(void)
 {
-    if (call.depth && !backend)
-        call.nheld--;
+    if (tls.call.depth && !tls.backend)
+        tls.call.nheld--;
 }
 
 /* The thread is being cancelled at its wait: let go of what the call
@@ -128,12 +132,12 @@ void td_call_drop(void)
    may call the library again. */
 static void undo_call(void)
 {
-    while (call.nheld > 0) {
-        struct held *h = &call.held[--call.nheld];
+    while (tls.call.nheld > 0) {
+        struct held *h = &tls.call.held[--tls.call.nheld];
         h->undo(h->obj, h->arg);
     }
-    call.depth = 0;
-    call.light = false;
+    tls.call.depth = 0;
+    tls.call.light = false;
 }
 
 /******************************************************************************/
@@ -145,7 +149,7 @@ static void waiter_init(struct td_waiter *w, uint32_t events, bool cancellable)
     w->state = TD_WAITING;
     w->events = events;
     w->next = NULL;
-    w->backend = backend;
+    w->backend = tls.backend;
     w->ctx = NULL;
     w->uncancellable = !cancellable;
     /* NB: no condattr: pthread_cond_clockwait names the clock at each wait,
@@ -226,8 +230,8 @@ static void sleep_in(struct parked *p, int64_t deadline_ns, bool cancellable)
 {
     int old;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
-    int program = call.light ? old : call.cancel_state;
-    if (cancellable && call.depth && program == PTHREAD_CANCEL_ENABLE)
+    int program = tls.call.light ? old : tls.call.cancel_state;
+    if (cancellable && tls.call.depth && program == PTHREAD_CANCEL_ENABLE)
         pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
     pthread_cleanup_push(on_cancel, p);
     sleep_on(p->w, p->mu, deadline_ns);
