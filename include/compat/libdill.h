@@ -1,7 +1,8 @@
 /*
  * libdill.h for tdill: lets an unmodified libdill program that uses only
- * what tdill provides (coroutines, bundles, channels, IPC and bytestream
- * calls, now, hclose) build against tdill.
+ * what tdill provides (coroutines, bundles, channels, IPC, bytestream and
+ * message-socket calls, descriptor waits, now, hclose, hown) build against
+ * tdill.
  *
  * Installed as $(includedir)/tdill/compat/libdill.h, out of the default
  * include path, so that it never hides a real libdill: a program gets it
