@@ -162,7 +162,7 @@ static bool open_as(uint64_t st, int h)
 
 /* Adds delta to the state word of h's slot while the slot is still open
    as h: a reference (1), or the closing mark. Returns 0 or EBADF. */
-static int update_open(int h, uint64_t delta, struct slot **out)
+static inline int update_open(int h, uint64_t delta, struct slot **out)
 {
     struct slot *s = slot_of(h);
     if (!s)
@@ -189,15 +189,20 @@ int td_handle_acquire_any(int h, void **obj, const struct td_vfs **vfs)
     return 0;
 }
 
+/* NB: the slot directly, not through td_handle_acquire_any: every call
+   of every kind comes through here. */
 int td_handle_acquire(int h, const struct td_vfs *vfs, void **obj)
 {
-    const struct td_vfs *kind;
-    int rc = td_handle_acquire_any(h, obj, &kind);
-    if (rc == 0 && vfs && kind != vfs) {
+    struct slot *s;
+    int rc = update_open(h, 1, &s);
+    if (rc)
+        return rc;
+    if (vfs && s->vfs != vfs) {
         td_handle_release(h);
-        rc = ENOTSUP;
+        return ENOTSUP;
     }
-    return rc;
+    *obj = s->obj;
+    return 0;
 }
 
 void td_handle_release(int h)
