@@ -2011,6 +2011,72 @@ START_TEST(hown_on_a_channel_end_moves_it_or_fails_enotsup)
 }
 END_TEST
 
+/* hown, detach and hclose racing a sender and a receiver on the message
+   socket being moved: calls fail as they may (EBADF, ECANCELED,
+   ECONNRESET, ETIMEDOUT), but nothing crashes, hangs or leaks, and every
+   descriptor is gone at the end. */
+struct race {
+    _Atomic int cur; /* the message socket's number now */
+    _Atomic int stop;
+    int peer;
+};
+
+static void *race_sender(void *arg)
+{
+    struct race *r = arg;
+    char buf[100];
+    memset(buf, 'x', sizeof(buf));
+    for (unsigned i = 0; !r->stop; i++)
+        msend(r->cur, buf, i % sizeof(buf), now() + 20);
+    return NULL;
+}
+
+static void *race_receiver(void *arg)
+{
+    struct race *r = arg;
+    char buf[200];
+    while (!r->stop)
+        mrecv(r->peer, buf, sizeof(buf), now() + 20);
+    return NULL;
+}
+
+static void *race_mover(void *arg)
+{
+    struct race *r = arg;
+    while (!r->stop) {
+        int h = hown(r->cur);
+        if (h >= 0)
+            r->cur = h;
+    }
+    return NULL;
+}
+
+START_TEST(moves_and_closes_race_message_traffic_without_harm)
+{
+    int before = baseline_fds();
+    for (int round = 0; round < 100; round++) {
+        int s[2];
+        tu_pair(s);
+        struct race r = {.stop = 0};
+        r.cur = prefix(s[0], 4, 0);
+        r.peer = prefix(s[1], 4, 0);
+        pthread_t th[3];
+        void *(*fn[3])(void *) = {race_sender, race_receiver, race_mover};
+        for (int i = 0; i < 3; i++)
+            ck_assert_int_eq(pthread_create(&th[i], NULL, fn[i], &r), 0);
+        tu_sleep_ms(2);
+        int b = round % 2 ? prefix_detach(r.cur) : -1;
+        hclose(b >= 0 ? b : r.cur);
+        r.stop = 1;
+        for (int i = 0; i < 3; i++)
+            ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+        hclose(r.cur); /* gone already, or moved by a late hown */
+        TU_OK(hclose(r.peer));
+    }
+    ck_assert_int_eq(tu_count_fds(), before);
+}
+END_TEST
+
 /*****************************************************************************/
 
 int main(void)
@@ -2142,6 +2208,7 @@ int main(void)
         tc, hown_moves_a_listener_and_cancels_an_accept_on_the_old_number);
     tcase_add_test(tc, hown_moves_a_message_socket_and_messages_keep_flowing);
     tcase_add_test(tc, hown_on_a_channel_end_moves_it_or_fails_enotsup);
+    tcase_add_test(tc, moves_and_closes_race_message_traffic_without_harm);
     suite_add_tcase(s, tc);
 
     return tu_main(s);
