@@ -161,8 +161,7 @@ START_TEST(a_hang_up_ends_fdin_and_the_descriptor_is_never_closed_by_tdill)
 {
     int fds[2];
     socket_pair(fds);
-    TU_FAILS(fdin(fds[0], now() + 5), ETIMEDOUT); /* the poller exists */
-    int before = tu_count_fds();
+    TU_FAILS(fdin(fds[0], now() + 5), ETIMEDOUT);
     struct waiter w;
     waiter_start(&w, fds[0], 0);
     close(fds[1]);
@@ -171,7 +170,9 @@ START_TEST(a_hang_up_ends_fdin_and_the_descriptor_is_never_closed_by_tdill)
     char c;
     ck_assert_int_eq(read(fds[0], &c, 1), 0);
     TU_OK(fdclean(fds[0]));
-    ck_assert_int_eq(tu_count_fds(), before - 1);
+    /* NB: the descriptor itself, not a count of the process's: under
+       ThreadSanitizer the runtime opens files of its own now and then. */
+    ck_assert_int_ne(fcntl(fds[0], F_GETFD), -1);
     close(fds[0]);
 }
 END_TEST
