@@ -31,10 +31,11 @@ static int check_list(enum td_dir dir, struct tdill_iolist *first,
    state, the undo list): it is a cancellation point only at its start,
    and its system calls are not ones (see sock.c). Only when it must wait
    does it become a call, declaring what it holds. Returns 0 or the error,
-   or TD_AGAIN with the handle and the side held and the call begun. */
+   or TD_AGAIN with the handle and the side held, the call begun and the
+   try's outcome in *tried. */
 static int at_once(int h, enum td_dir dir, struct tdill_iolist *first,
                    struct tdill_iolist *last, struct td_sock **s,
-                   struct td_iocur *c, bool *drain)
+                   struct td_iocur *c, bool *drain, int *tried)
 {
     pthread_testcancel();
     int rc = td_handle_acquire(h, &td_conn_vfs, (void **)s);
@@ -47,8 +48,9 @@ static int at_once(int h, enum td_dir dir, struct tdill_iolist *first,
         td_handle_release(h);
         return rc;
     }
-    rc = *drain ? EAGAIN : td_sock_try(*s, dir, c);
+    rc = *drain ? TD_AGAIN : td_sock_try(*s, dir, c);
     if (rc == TD_AGAIN || rc == EAGAIN) {
+        *tried = rc;
         td_call_begin(TD_MAY_WAIT);
         td_call_hold(td_handle_undo_release, NULL, h);
         td_sock_hold(*s, dir);
@@ -69,9 +71,9 @@ static int transfer(int h, enum td_dir dir, struct tdill_iolist *first,
     struct td_sock *s;
     struct td_iocur c;
     bool drain = false;
-    int rc;
+    int rc, tried = TD_AGAIN;
     if (td_call_outside()) {
-        rc = at_once(h, dir, first, last, &s, &c, &drain);
+        rc = at_once(h, dir, first, last, &s, &c, &drain, &tried);
         if (rc != TD_AGAIN)
             return rc ? td_fail(rc) : 0;
     } else {
@@ -87,12 +89,8 @@ static int transfer(int h, enum td_dir dir, struct tdill_iolist *first,
         }
     }
     int64_t dl = td_deadline_ns(deadline);
-    if (drain)
-        rc = td_sock_drain(s, dl);
-    else if (dir == TD_OUT)
-        rc = td_sock_sendv(s, &c, dl);
-    else
-        rc = td_sock_recvv(s, &c, dl);
+    rc = drain ? td_sock_drain(s, dl)
+               : td_sock_transfer(s, dir, &c, dl, tried);
     td_sock_leave(s, dir, rc);
     td_handle_end(h);
     return rc ? td_fail(rc) : 0;

@@ -260,7 +260,7 @@ static int send_msg(const struct td_msg *m, struct tdill_iolist *first,
         put_size(m, total, hdr);
         td_iocur_init(&c, &head, total + m->len);
     }
-    return td_sock_sendv(m->s, &c, deadline);
+    return td_sock_transfer(m->s, TD_OUT, &c, deadline, TD_AGAIN);
 }
 
 /* The order of checks is bsend's (see bsock.c). */
@@ -321,7 +321,7 @@ static int recv_prefixed(const struct td_msg *m, struct sink *k,
     struct tdill_iolist head = {hdr, m->len, NULL, 0};
     struct td_iocur c;
     td_iocur_init(&c, &head, m->len);
-    int rc = td_sock_recvv(m->s, &c, deadline);
+    int rc = td_sock_transfer(m->s, TD_IN, &c, deadline, TD_AGAIN);
     if (rc)
         return rc;
     uint64_t size = get_size(m, hdr);
@@ -333,7 +333,7 @@ static int recv_prefixed(const struct td_msg *m, struct sink *k,
         td_iocur_init(&k->c, &skip, k->size);
     else
         k->c.left = k->size;
-    return td_sock_recvv(m->s, &k->c, deadline);
+    return td_sock_transfer(m->s, TD_IN, &k->c, deadline, TD_AGAIN);
 }
 
 /* A suffixed message being received: bytes taken from the socket that may

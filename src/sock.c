@@ -120,14 +120,16 @@ static int wait_for(struct td_sock *s, uint32_t events, int64_t deadline,
     return rc;
 }
 
-int td_sock_run(struct td_sock *s, td_try_fn *try, void *arg,
-                uint32_t events, struct td_spin *spin, int64_t deadline)
+/* The loop, entered with the outcome rc of a try already made (TD_AGAIN:
+   none yet, or try again at once). */
+static int run_after(struct td_sock *s, td_try_fn *try, void *arg,
+                     uint32_t events, struct td_spin *spin, int64_t deadline,
+                     int rc)
 {
     struct td_spinner sp = td_spinner(spin);
     for (;;) {
-        int rc = try(s->fd, arg);
-        if (rc == TD_AGAIN)
-            continue;
+        while (rc == TD_AGAIN)
+            rc = try(s->fd, arg);
         if (rc != EAGAIN) {
             if (rc == 0)
                 td_spin_done(&sp);
@@ -136,7 +138,14 @@ int td_sock_run(struct td_sock *s, td_try_fn *try, void *arg,
         rc = wait_for(s, events, deadline, &sp);
         if (rc)
             return rc;
+        rc = TD_AGAIN;
     }
+}
+
+int td_sock_run(struct td_sock *s, td_try_fn *try, void *arg,
+                uint32_t events, struct td_spin *spin, int64_t deadline)
+{
+    return run_after(s, try, arg, events, spin, deadline, TD_AGAIN);
 }
 
 /******************************************************************************/
@@ -395,15 +404,14 @@ int td_sock_try(struct td_sock *s, enum td_dir dir, struct td_iocur *c)
     return dir == TD_OUT ? try_send(s->fd, c) : try_recv(s->fd, c);
 }
 
-int td_sock_sendv(struct td_sock *s, struct td_iocur *c, int64_t deadline)
+int td_sock_transfer(struct td_sock *s, enum td_dir dir, struct td_iocur *c,
+                     int64_t deadline, int tried)
 {
-    return td_sock_run(s, try_send, c, EPOLLOUT, &s->spin[TD_OUT], deadline);
-}
-
-int td_sock_recvv(struct td_sock *s, struct td_iocur *c, int64_t deadline)
-{
-    return td_sock_run(s, try_recv, c, EPOLLIN | EPOLLRDHUP, &s->spin[TD_IN],
-                       deadline);
+    if (dir == TD_OUT)
+        return run_after(s, try_send, c, EPOLLOUT, &s->spin[TD_OUT],
+                         deadline, tried);
+    return run_after(s, try_recv, c, EPOLLIN | EPOLLRDHUP, &s->spin[TD_IN],
+                     deadline, tried);
 }
 
 /* Never spins: see notes/decisions.md. */

@@ -68,7 +68,7 @@ void td_sock_give_back(struct td_sock *s, enum td_dir dir, int rc);
 void td_sock_hold(struct td_sock *s, enum td_dir dir);
 
 /* One try of a transfer, without waiting: 0 when the cursor's bytes have
-   all moved, TD_AGAIN or EAGAIN when more must (td_sock_sendv, recvv), or
+   all moved, TD_AGAIN or EAGAIN when more must (td_sock_transfer), or
    the error it fails with. */
 int td_sock_try(struct td_sock *s, enum td_dir dir, struct td_iocur *c);
 
@@ -98,8 +98,11 @@ static inline int td_stream_errno(int err)
 }
 
 /* The operations. Each returns 0 or an errno value; deadlines in ns. */
-int td_sock_sendv(struct td_sock *s, struct td_iocur *c, int64_t deadline);
-int td_sock_recvv(struct td_sock *s, struct td_iocur *c, int64_t deadline);
+/* Sends or receives the cursor's bytes. tried: what a td_sock_try just
+   made returned (an EAGAIN then waits before the next try), or TD_AGAIN
+   if none was made. */
+int td_sock_transfer(struct td_sock *s, enum td_dir dir, struct td_iocur *c,
+                     int64_t deadline, int tried);
 int td_sock_drain(struct td_sock *s, int64_t deadline); /* EPIPE at EOF */
 int td_sock_accept(struct td_sock *s, int64_t deadline, int *fd);
 int td_sock_connect(struct td_sock *s, const struct sockaddr *addr,
