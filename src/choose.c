@@ -156,6 +156,19 @@ static void enqueue_all(struct chooser *k)
     }
 }
 
+/* Nobody to meet now: fails the choose (closing: an end of it is being
+   closed, and it could never be woken), or queues its clauses to wait.
+   Needs every mu. */
+static int queue_or_fail(struct chooser *k, bool closing, int64_t deadline)
+{
+    if (closing)
+        return ECANCELED;
+    if (td_expired(deadline))
+        return ETIMEDOUT;
+    enqueue_all(k);
+    return 0;
+}
+
 static bool settled_yet(struct td_choice *c)
 {
     return atomic_load_explicit(&c->settled, memory_order_relaxed);
@@ -255,12 +268,8 @@ static int choose_with(struct chooser *k, int64_t deadline, int *err)
     collect_chans(k);
     lock_all(k);
     i = try_now(k, err);
-    if (i < 0 && closing(k))
-        *err = ECANCELED; /* it could never be woken */
-    else if (i < 0 && td_expired(deadline))
-        *err = ETIMEDOUT;
-    else if (i < 0)
-        enqueue_all(k);
+    if (i < 0)
+        *err = queue_or_fail(k, closing(k), deadline);
     unlock_all(k);
     if (i < 0 && *err == 0)
         i = wait_choice(k, deadline, err);
@@ -280,12 +289,8 @@ static int one_with(struct chooser *k, int64_t deadline, int *err)
     k->nchans = 1;
     pthread_mutex_lock(&ch->mu);
     int i = try_clause(k, 0, err) ? 0 : -1;
-    if (i < 0 && k->clause->end->closing)
-        *err = ECANCELED;
-    else if (i < 0 && td_expired(deadline))
-        *err = ETIMEDOUT;
-    else if (i < 0)
-        enqueue_all(k);
+    if (i < 0)
+        *err = queue_or_fail(k, k->clause->end->closing, deadline);
     pthread_mutex_unlock(&ch->mu);
     if (i < 0 && *err == 0)
         i = wait_choice(k, deadline, err);
