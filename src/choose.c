@@ -178,10 +178,12 @@ static bool settled_yet(struct td_choice *c)
    answers without either thread sleeping. NB: a fresh budget each call,
    as ipc_accept's: a channel has any number of senders and receivers, so
    a kept budget would be state they all write. */
-static void spin_first(struct chooser *k, struct td_spinner *sp)
+static void spin_first(struct td_choice *c)
 {
-    struct td_choice *c = &k->choice;
-    while (!settled_yet(c) && td_spin_again(sp)) {
+    struct td_spin fresh;
+    td_spin_init(&fresh);
+    struct td_spinner sp = td_spinner(&fresh);
+    while (!settled_yet(c) && td_spin_again(&sp)) {
         if (td_wait_pause()) {
             pthread_mutex_lock(c->mu);
             td_settle_alone(c, ECANCELED);
@@ -190,13 +192,12 @@ static void spin_first(struct chooser *k, struct td_spinner *sp)
     }
 }
 
-static void wait_settled(struct chooser *k, int64_t deadline)
+/* Until c is settled: by a peer, the deadline or a cancellation. lone: a
+   choice of one clause, which spins first. */
+static void wait_settled(struct td_choice *c, bool lone, int64_t deadline)
 {
-    struct td_choice *c = &k->choice;
-    struct td_spin fresh;
-    td_spin_init(&fresh);
-    struct td_spinner sp = td_spinner(k->n == 1 ? &fresh : NULL);
-    spin_first(k, &sp);
+    if (lone)
+        spin_first(c);
     /* Settled meanwhile by a peer, which holds the channel's mutex, not
        one of ours (decide in clause.c): nothing left to wait for. */
     if (c->mu != &c->own &&
@@ -250,7 +251,7 @@ static void undo_wait(void *obj, int unused)
 static int wait_choice(struct chooser *k, int64_t deadline, int *err)
 {
     td_call_hold(undo_wait, k, 0);
-    wait_settled(k, deadline);
+    wait_settled(&k->choice, k->n == 1, deadline);
     withdraw_all(k);
     td_call_drop();
     td_choice_destroy(&k->choice);
@@ -274,27 +275,6 @@ static int choose_with(struct chooser *k, int64_t deadline, int *err)
     if (i < 0 && *err == 0)
         i = wait_choice(k, deadline, err);
     release_first(k, k->n);
-    return i;
-}
-
-/* chsend and chrecv: choose_with for one clause, without its loops over
-   clauses and channels (most channel operations are these). */
-static int one_with(struct chooser *k, int64_t deadline, int *err)
-{
-    *err = acquire_one(k->cl, k->clause);
-    if (*err)
-        return 0;
-    struct td_chan *ch = k->clause->end->ch;
-    k->chans[0] = ch;
-    k->nchans = 1;
-    pthread_mutex_lock(&ch->mu);
-    int i = try_clause(k, 0, err) ? 0 : -1;
-    if (i < 0)
-        *err = queue_or_fail(k, k->clause->end->closing, deadline);
-    pthread_mutex_unlock(&ch->mu);
-    if (i < 0 && *err == 0)
-        i = wait_choice(k, deadline, err);
-    td_handle_release(k->cl->ch);
     return i;
 }
 
@@ -329,6 +309,106 @@ static int choose_common(struct tdill_chclause *cl, int n, int64_t deadline,
 }
 
 /******************************************************************************/
+/*  chsend and chrecv                                                         */
+/******************************************************************************/
+
+/* A chsend or chrecv that waits: a choose of one clause, without choose's
+   loops over clauses and channels (most channel operations are these). */
+struct lone {
+    struct td_clause clause;
+    struct td_choice choice;
+    struct td_queue *q; /* where the clause waits */
+    int h;
+};
+
+/* Takes the clause off its queue unless a peer did. */
+static void withdraw_lone(struct lone *l)
+{
+    if (l->choice.left == 0)
+        return;
+    pthread_mutex_lock(l->choice.mu);
+    if (l->clause.queued)
+        td_queue_remove(l->q, &l->clause);
+    pthread_mutex_unlock(l->choice.mu);
+}
+
+/* undo_wait for a lone clause. */
+static void undo_lone(void *obj, int unused)
+{
+    (void)unused;
+    struct lone *l = obj;
+    pthread_mutex_lock(l->choice.mu);
+    td_settle_alone(&l->choice, ECANCELED);
+    pthread_mutex_unlock(l->choice.mu);
+    withdraw_lone(l);
+    td_handle_release(l->h);
+}
+
+/* Queues the clause in q and waits for a peer. Needs the channel's mu,
+   and gives it back. */
+static int wait_lone(struct lone *l, struct td_chan_end *e, int op, void *val,
+                     size_t len, int64_t deadline)
+{
+    td_choice_init(&l->choice, 1, e->ch);
+    l->clause = (struct td_clause){
+        .choice = &l->choice, .end = e, .index = 0, .val = val, .len = len};
+    l->q = td_queue_of(e, op);
+    td_queue_push(l->q, &l->clause);
+    pthread_mutex_unlock(&e->ch->mu);
+    td_call_hold(undo_lone, l, 0);
+    wait_settled(&l->choice, true, deadline);
+    withdraw_lone(l);
+    td_call_drop();
+    return l->choice.err;
+}
+
+/* The operation, once the call has begun. Errors in libdill's order: the
+   handle, then the arguments. */
+static int one_now(int op, int h, void *val, size_t len, int64_t deadline)
+{
+    void *obj;
+    int err = td_handle_acquire(h, &td_chan_vfs, &obj);
+    if (err)
+        return err;
+    struct td_chan_end *e = obj;
+    bool sending = op == TDILL_CHSEND;
+    struct td_half *half = &e->ch->half[sending ? !e->index : e->index];
+    if (len && !val) {
+        err = EINVAL;
+        goto out;
+    }
+    pthread_mutex_lock(&e->ch->mu);
+    if (half->done)
+        err = EPIPE;
+    else
+        err = td_meet(sending ? &half->recvs : &half->sends, val, len,
+                      sending);
+    if (err == EAGAIN)
+        err = e->closing ? ECANCELED
+              : td_expired(deadline) ? ETIMEDOUT
+                                     : -1;
+    if (err == -1) {
+        struct lone l; /* NB: not zeroed: wait_lone sets it up */
+        l.h = h;
+        err = wait_lone(&l, e, op, val, len, deadline);
+    } else {
+        pthread_mutex_unlock(&e->ch->mu);
+    }
+out:
+    td_handle_release(h);
+    return err;
+}
+
+static int one(int op, int h, void *val, size_t len, int64_t deadline)
+{
+    int err = td_call_begin_light(TD_CANCEL_POINT | TD_MAY_WAIT);
+    if (err == 0)
+        err = one_now(op, h, val, len, td_deadline_ns(deadline));
+    td_call_end_light();
+    return err ? td_fail(err) : 0;
+}
+
+/******************************************************************************/
 /*  The calls                                                                 */
 /******************************************************************************/
 
@@ -346,24 +426,6 @@ TDILL_EXPORT int tdill_choose(struct tdill_chclause *clauses, int nclauses,
     td_call_end_light();
     errno = err;
     return i;
-}
-
-static int one(int op, int ch, void *val, size_t len, int64_t deadline)
-{
-    struct tdill_chclause cl = {op, ch, val, len};
-    struct td_clause clause;
-    struct td_chan *chan;
-    /* NB: not zeroed as a whole (see choose_common). */
-    struct chooser k;
-    k.cl = &cl;
-    k.n = 1;
-    k.clause = &clause;
-    k.chans = &chan;
-    int err = td_call_begin_light(TD_CANCEL_POINT | TD_MAY_WAIT);
-    if (err == 0)
-        one_with(&k, td_deadline_ns(deadline), &err);
-    td_call_end_light();
-    return err ? td_fail(err) : 0;
 }
 
 TDILL_EXPORT int tdill_chsend(int ch, const void *val, size_t len,
