@@ -13,38 +13,19 @@
  * on a condvar where coroutines run.
  */
 
-/* What a plain thread's current call holds (see td_call_begin). */
-#define MAX_HELD 4
-struct held {
-    td_undo_fn *undo;
-    void *obj;
-    int arg;
-};
-
-/* NB: one thread-local object, not two: in a shared library each
-   function finds it through a TLS descriptor call, once. */
-static __thread struct {
-    const struct td_wait_backend *backend;
-    struct {
-        int depth;        /* nested td_call_begin; 0: not in a call */
-        int cancel_state; /* the program's, restored by the outermost end */
-        bool light;       /* td_call_begin_light: cancel_state left alone */
-        int nheld;
-        struct held held[MAX_HELD];
-    } call;
-} tls;
+__thread struct td_thread td_thread;
 
 TDILL_EXPORT void tdill__wait_backend_set(const struct td_wait_backend *b)
 {
-    tls.backend = b;
+    td_thread.backend = b;
 }
 
 int td_wait_pause(void)
 {
-    if (tls.backend && tls.backend->pause) {
-        tls.backend->pause();
+    if (td_thread.backend && td_thread.backend->pause) {
+        td_thread.backend->pause();
         /* Others ran: one of them may have cancelled us. */
-        return tls.backend->enter();
+        return td_thread.backend->enter();
     }
     sched_yield();
     return 0;
@@ -54,77 +35,35 @@ int td_wait_pause(void)
 /*  Calls and pthread_cancel                                                  */
 /******************************************************************************/
 
-/* NB: under a tls.backend too the call runs with cancellation off, or the
+/* NB: under a td_thread.backend too the call runs with cancellation off, or the
    library's own system calls would be cancellation points; the depth
    counts the calls of all the thread's coroutines, which may end in any
    order, so the program's state comes back when the last one ends. */
 int td_call_begin(unsigned flags)
 {
     int rc = 0;
-    if (tls.backend && (flags & TD_MAY_WAIT))
-        rc = tls.backend->enter();
+    if (td_thread.backend && (flags & TD_MAY_WAIT))
+        rc = td_thread.backend->enter();
     /* Like read(2): a pending cancel acts before anything is done. */
-    if (!tls.backend && !tls.call.depth && (flags & TD_CANCEL_POINT))
+    if (!td_thread.backend && !td_thread.call.depth && (flags & TD_CANCEL_POINT))
         pthread_testcancel();
-    if (tls.call.depth++ == 0) {
-        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &tls.call.cancel_state);
-        tls.call.nheld = 0;
+    if (td_thread.call.depth++ == 0) {
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &td_thread.call.cancel_state);
+        td_thread.call.nheld = 0;
     }
     return rc;
 }
 
 void td_call_end(void)
 {
-    if (tls.call.depth && --tls.call.depth == 0)
-        pthread_setcancelstate(tls.call.cancel_state, NULL);
+    if (td_thread.call.depth && --td_thread.call.depth == 0)
+        pthread_setcancelstate(td_thread.call.cancel_state, NULL);
 }
 
-/* NB: never nested in a plain thread (such a call makes no other call),
-   and under a tls.backend it takes no part in the depth count, which other
-   coroutines' calls may be relying on. */
-int td_call_begin_light(unsigned flags)
+void td_call_hold_slow(td_undo_fn *undo, void *obj, int arg)
 {
-    if (tls.backend)
-        return (flags & TD_MAY_WAIT) ? tls.backend->enter() : 0;
-    if (flags & TD_CANCEL_POINT)
-        pthread_testcancel();
-    tls.call.depth = 1;
-    tls.call.light = true;
-    tls.call.nheld = 0;
-    return 0;
-}
-
-void td_call_end_light(void)
-{
-    if (!tls.backend) {
-        tls.call.depth = 0;
-        tls.call.light = false;
-    }
-}
-
-bool td_call_outside(void)
-{
-#ifdef __SANITIZE_THREAD__
-    return false;
-#else
-    return !tls.backend && !tls.call.depth;
-#endif
-}
-
-/* Not under a tls.backend: coroutines' calls interleave, and their waits are
-   never where a thread is cancelled. */
-void td_call_hold(td_undo_fn *undo, void *obj, int arg)
-{
-    if (!tls.call.depth || tls.backend)
-        return;
-    assert(tls.call.nheld < MAX_HELD);
-    tls.call.held[tls.call.nheld++] = (struct held){undo, obj, arg};
-}
-
-void td_call_drop(void)
-{
-    if (tls.call.depth && !tls.backend)
-        tls.call.nheld--;
+    assert(td_thread.call.nheld < TD_MAX_HELD);
+    td_thread.call.held[td_thread.call.nheld++] = (struct td_held){undo, obj, arg};
 }
 
 /* The thread is being cancelled at its wait: let go of what the call
@@ -132,12 +71,12 @@ void td_call_drop(void)
    may call the library again. */
 static void undo_call(void)
 {
-    while (tls.call.nheld > 0) {
-        struct held *h = &tls.call.held[--tls.call.nheld];
+    while (td_thread.call.nheld > 0) {
+        struct td_held *h = &td_thread.call.held[--td_thread.call.nheld];
         h->undo(h->obj, h->arg);
     }
-    tls.call.depth = 0;
-    tls.call.light = false;
+    td_thread.call.depth = 0;
+    td_thread.call.light = false;
 }
 
 /******************************************************************************/
@@ -149,7 +88,7 @@ static void waiter_init(struct td_waiter *w, uint32_t events, bool cancellable)
     w->state = TD_WAITING;
     w->events = events;
     w->next = NULL;
-    w->backend = tls.backend;
+    w->backend = td_thread.backend;
     w->ctx = NULL;
     w->uncancellable = !cancellable;
     /* NB: no condattr: pthread_cond_clockwait names the clock at each wait,
@@ -230,8 +169,8 @@ static void sleep_in(struct parked *p, int64_t deadline_ns, bool cancellable)
 {
     int old;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
-    int program = tls.call.light ? old : tls.call.cancel_state;
-    if (cancellable && tls.call.depth && program == PTHREAD_CANCEL_ENABLE)
+    int program = td_thread.call.light ? old : td_thread.call.cancel_state;
+    if (cancellable && td_thread.call.depth && program == PTHREAD_CANCEL_ENABLE)
         pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
     pthread_cleanup_push(on_cancel, p);
     sleep_on(p->w, p->mu, deadline_ns);

@@ -87,22 +87,91 @@ TDILL_EXPORT void tdill__wait_backend_set(const struct td_wait_backend *b);
 int td_call_begin(unsigned flags);
 void td_call_end(void);
 
-/* The same for a call that reaches no cancellation point of the C library
-   but its wait (the channel calls): the cancel state is not touched, which
-   spares two atomic operations a call. */
-int td_call_begin_light(unsigned flags);
-void td_call_end_light(void);
+typedef void td_undo_fn(void *obj, int arg);
+
+/* The calling thread's waiting state: its backend and its current call.
+   NB: declared here, not hidden in wait.c, so that the small functions
+   below are inline. Each function of a shared library that reads a
+   thread-local variable first calls into the dynamic linker to find it:
+   once per helper, that was a tenth of a coroutine channel round trip;
+   inline, it is once per call. */
+#define TD_MAX_HELD 4
+struct td_held {
+    td_undo_fn *undo;
+    void *obj;
+    int arg;
+};
+
+struct td_thread {
+    const struct td_wait_backend *backend;
+    struct {
+        int depth;        /* nested td_call_begin; 0: not in a call */
+        int cancel_state; /* the program's, restored by the outermost end */
+        bool light;       /* td_call_begin_light: cancel_state left alone */
+        int nheld;
+        struct td_held held[TD_MAX_HELD];
+    } call;
+};
+extern __thread struct td_thread td_thread
+    __attribute__((visibility("hidden")));
+
+/* td_call_begin for a call that reaches no cancellation point of the C
+   library but its wait (the channel calls): the cancel state is not
+   touched, which spares two atomic operations a call. NB: never nested in
+   a plain thread (such a call makes no other call), and under a backend
+   it takes no part in the depth count, which other coroutines' calls may
+   be relying on. */
+static inline int td_call_begin_light(unsigned flags)
+{
+    struct td_thread *t = &td_thread;
+    if (t->backend)
+        return (flags & TD_MAY_WAIT) ? t->backend->enter() : 0;
+    if (flags & TD_CANCEL_POINT)
+        pthread_testcancel();
+    t->call.depth = 1;
+    t->call.light = true;
+    t->call.nheld = 0;
+    return 0;
+}
+
+static inline void td_call_end_light(void)
+{
+    struct td_thread *t = &td_thread;
+    if (!t->backend) {
+        t->call.depth = 0;
+        t->call.light = false;
+    }
+}
 
 /* True in a plain thread outside any call: where a transfer that
    completes at once may run before td_call_begin, needing none of it (see
    bsock.c). Never under ThreadSanitizer (see td_sys_send in sock.c). */
-bool td_call_outside(void);
+static inline bool td_call_outside(void)
+{
+#ifdef __SANITIZE_THREAD__
+    return false;
+#else
+    return !td_thread.backend && !td_thread.call.depth;
+#endif
+}
 
 /* Declares, and gives up, something the call holds, with the function that
-   undoes it when the call is cancelled at its wait. LIFO. */
-typedef void td_undo_fn(void *obj, int arg);
-void td_call_hold(td_undo_fn *undo, void *obj, int arg);
-void td_call_drop(void);
+   undoes it when the call is cancelled at its wait. LIFO. Not under a
+   backend: coroutines' calls interleave, and their waits are never where
+   a thread is cancelled. */
+void td_call_hold_slow(td_undo_fn *undo, void *obj, int arg);
+
+static inline void td_call_hold(td_undo_fn *undo, void *obj, int arg)
+{
+    if (td_thread.call.depth && !td_thread.backend)
+        td_call_hold_slow(undo, obj, arg);
+}
+
+static inline void td_call_drop(void)
+{
+    if (td_thread.call.depth && !td_thread.backend)
+        td_thread.call.nheld--;
+}
 
 /* Between two tries of an operation, while spinning before a park: gives
    the CPU away (to the thread's other coroutines under a backend, to other

@@ -126,8 +126,16 @@ struct tdc_sched {
     _Atomic bool pending; /* remote is not empty: a hint read without mu */
 };
 
-/* The calling thread's scheduler, or NULL if it never ran coroutines. */
-struct tdc_sched *tdc_sched(void);
+/* The calling thread's scheduler, or NULL if it never ran coroutines.
+   NB: inline, for the reason wait.h gives for td_thread. */
+extern __thread struct tdc_sched *tdc_self
+    __attribute__((visibility("hidden")));
+
+static inline struct tdc_sched *tdc_sched(void)
+{
+    return tdc_self;
+}
+
 /* The same, made (and the wait backend installed) on first use; NULL if
    out of memory. */
 struct tdc_sched *tdc_sched_get(void);

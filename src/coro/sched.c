@@ -17,7 +17,7 @@
  * and signal cond; the owner moves them to `ready`.
  */
 
-static __thread struct tdc_sched *self;
+__thread struct tdc_sched *tdc_self;
 static pthread_key_t key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 
@@ -29,7 +29,7 @@ static void sched_free(void *p)
     if (s->ncr)
         return;
     tdill__wait_backend_set(NULL);
-    self = NULL;
+    tdc_self = NULL;
     tdc_stack_cache_clear(s);
     tdc_san_fibers_clear(s);
     free(s->timers);
@@ -47,11 +47,6 @@ static void make_key(void)
     have_key = pthread_key_create(&key, sched_free) == 0;
     if (have_key)
         tdill__stay_resident((const void *)sched_free);
-}
-
-struct tdc_sched *tdc_sched(void)
-{
-    return self;
 }
 
 static int sched_init(struct tdc_sched *s)
@@ -81,8 +76,8 @@ static int sched_init(struct tdc_sched *s)
 
 struct tdc_sched *tdc_sched_get(void)
 {
-    if (self)
-        return self;
+    if (tdc_self)
+        return tdc_self;
     pthread_once(&key_once, make_key);
     /* NB: without a key of its own the scheduler could not be freed at
        thread exit, and `key` would name somebody else's. */
@@ -96,7 +91,7 @@ struct tdc_sched *tdc_sched_get(void)
         free(s);
         return NULL;
     }
-    self = s;
+    tdc_self = s;
     tdill__wait_backend_set(&tdc_backend);
     return s;
 }
@@ -114,7 +109,7 @@ void tdc_ready_push(struct tdc_sched *s, struct tdc_cr *cr)
 void tdc_poke(struct tdc_cr *cr)
 {
     struct tdc_sched *s = cr->sched;
-    if (s == self) {
+    if (s == tdc_self) {
         tdc_ready_push(s, cr);
         return;
     }
