@@ -344,22 +344,25 @@ static void undo_lone(void *obj, int unused)
     td_handle_release(l->h);
 }
 
-/* Queues the clause in q and waits for a peer. Needs the channel's mu,
-   and gives it back. */
-static int wait_lone(struct lone *l, struct td_chan_end *e, int op, void *val,
-                     size_t len, int64_t deadline)
+/* Queues a clause for op through e (handle h) and waits for a peer.
+   Needs the channel's mu, and gives it back. */
+static int
+wait_lone(int h, struct td_chan_end *e, int op, void *val, size_t len,
+          int64_t deadline)
 {
-    td_choice_init(&l->choice, 1, e->ch);
-    l->clause = (struct td_clause){
-        .choice = &l->choice, .end = e, .index = 0, .val = val, .len = len};
-    l->q = td_queue_of(e, op);
-    td_queue_push(l->q, &l->clause);
+    struct lone l; /* NB: not zeroed: everything is set below */
+    l.h = h;
+    td_choice_init(&l.choice, 1, e->ch);
+    l.clause = (struct td_clause){
+        .choice = &l.choice, .end = e, .index = 0, .val = val, .len = len};
+    l.q = td_queue_of(e, op);
+    td_queue_push(l.q, &l.clause);
     pthread_mutex_unlock(&e->ch->mu);
-    td_call_hold(undo_lone, l, 0);
-    wait_settled(&l->choice, true, deadline);
-    withdraw_lone(l);
+    td_call_hold(undo_lone, &l, 0);
+    wait_settled(&l.choice, true, deadline);
+    withdraw_lone(&l);
     td_call_drop();
-    return l->choice.err;
+    return l.choice.err;
 }
 
 /* The operation, once the call has begun. Errors in libdill's order: the
@@ -377,23 +380,20 @@ static int one_now(int op, int h, void *val, size_t len, int64_t deadline)
         err = EINVAL;
         goto out;
     }
+    struct td_queue *peers = sending ? &half->recvs : &half->sends;
     pthread_mutex_lock(&e->ch->mu);
     if (half->done)
         err = EPIPE;
-    else
-        err = td_meet(sending ? &half->recvs : &half->sends, val, len,
-                      sending);
+    else /* NB: the empty test here spares a call half of the time */
+        err = peers->first ? td_meet(peers, val, len, sending) : EAGAIN;
     if (err == EAGAIN)
         err = e->closing ? ECANCELED
               : td_expired(deadline) ? ETIMEDOUT
                                      : -1;
-    if (err == -1) {
-        struct lone l; /* NB: not zeroed: wait_lone sets it up */
-        l.h = h;
-        err = wait_lone(&l, e, op, val, len, deadline);
-    } else {
+    if (err == -1)
+        err = wait_lone(h, e, op, val, len, deadline);
+    else
         pthread_mutex_unlock(&e->ch->mu);
-    }
 out:
     td_handle_release(h);
     return err;

@@ -22,11 +22,9 @@ TDILL_EXPORT void tdill__wait_backend_set(const struct td_wait_backend *b)
 
 int td_wait_pause(void)
 {
-    if (td_thread.backend && td_thread.backend->pause) {
-        td_thread.backend->pause();
-        /* Others ran: one of them may have cancelled us. */
-        return td_thread.backend->enter();
-    }
+    const struct td_wait_backend *b = td_thread.backend;
+    if (b && b->pause)
+        return b->pause();
     sched_yield();
     return 0;
 }

@@ -57,8 +57,9 @@ struct td_wait_backend {
        object's mutex is held. May be called from any thread. */
     void (*wake)(struct td_waiter *w);
     /* Between two tries of an operation that would block, before parking:
-       let others run (the thread's other coroutines). No lock is held. */
-    void (*pause)(void);
+       let others run (the thread's other coroutines). No lock is held.
+       Returns what enter would now: one of them may have cancelled us. */
+    int (*pause)(void);
 };
 
 /* Installs b for the calling thread (NULL: plain blocking). Exported for

@@ -68,11 +68,12 @@ static void backend_wake(struct td_waiter *w)
 
 /* While the core spins before parking: the peer may well be a coroutine of
    this thread, which can only make progress if we step aside. */
-static void backend_pause(void)
+static int backend_pause(void)
 {
     struct tdc_sched *s = tdc_sched();
     tdc_ready_push(s, s->cur);
     tdc_schedule(s);
+    return is_canceled(s->cur) ? ECANCELED : 0;
 }
 
 const struct td_wait_backend tdc_backend = {
