@@ -41,23 +41,6 @@ int td_iolist_check(struct tdill_iolist *first, struct tdill_iolist *last,
     return 0;
 }
 
-void td_iocur_init(struct td_iocur *c, struct tdill_iolist *first,
-                   size_t total)
-{
-    td_iocur_init_tail(c, first, NULL, NULL, total);
-}
-
-void td_iocur_init_tail(struct td_iocur *c, struct tdill_iolist *first,
-                        struct tdill_iolist *last, struct tdill_iolist *tail,
-                        size_t total)
-{
-    c->node = first;
-    c->off = 0;
-    c->left = total;
-    c->last = last;
-    c->tail = tail;
-}
-
 static struct tdill_iolist *next(const struct td_iocur *c,
                                  const struct tdill_iolist *it)
 {
@@ -99,7 +82,7 @@ int td_iocur_fill(const struct td_iocur *c, struct iovec *iov, int max,
     return n;
 }
 
-void td_iocur_advance(struct td_iocur *c, size_t n)
+void td_iocur_step(struct td_iocur *c, size_t n)
 {
     c->left -= n;
     while (n) {

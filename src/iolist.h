@@ -26,20 +26,42 @@ struct td_iocur {
     struct tdill_iolist *tail;
 };
 
-void td_iocur_init(struct td_iocur *c, struct tdill_iolist *first,
-                   size_t total);
+/* With tail (one piece, iol_next unused) after last. */
+static inline void td_iocur_init_tail(struct td_iocur *c,
+                                      struct tdill_iolist *first,
+                                      struct tdill_iolist *last,
+                                      struct tdill_iolist *tail, size_t total)
+{
+    c->node = first;
+    c->off = 0;
+    c->left = total;
+    c->last = last;
+    c->tail = tail;
+}
 
-/* The same, with tail (one piece, iol_next unused) after last. */
-void td_iocur_init_tail(struct td_iocur *c, struct tdill_iolist *first,
-                        struct tdill_iolist *last, struct tdill_iolist *tail,
-                        size_t total);
+static inline void td_iocur_init(struct td_iocur *c,
+                                 struct tdill_iolist *first, size_t total)
+{
+    td_iocur_init_tail(c, first, NULL, NULL, total);
+}
 
 /* Describes up to max pieces from the cursor on as iovecs; pieces with a
    NULL base (receive lists only) point into scratch. Returns the count. */
 int td_iocur_fill(const struct td_iocur *c, struct iovec *iov, int max,
                   void *scratch, size_t scratch_len);
 
-void td_iocur_advance(struct td_iocur *c, size_t n);
+void td_iocur_step(struct td_iocur *c, size_t n);
+
+/* Moves the cursor n bytes on. NB: inline for the common case, where the
+   n bytes are all that was left: where the cursor then rests does not
+   matter. */
+static inline void td_iocur_advance(struct td_iocur *c, size_t n)
+{
+    if (n == c->left)
+        c->left = 0;
+    else
+        td_iocur_step(c, n);
+}
 
 /* Where the cursor's bytes are when all of them lie in its current piece
    and it has memory, else NULL: most transfers have one buffer. */
