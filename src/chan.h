@@ -88,7 +88,18 @@ void td_choice_destroy(struct td_choice *c);
 /* Settles c if nobody has yet (deadline, cancellation). Needs c->mu. */
 void td_settle_alone(struct td_choice *c, int err);
 
-void td_queue_push(struct td_queue *q, struct td_clause *c);
+static inline void td_queue_push(struct td_queue *q, struct td_clause *c)
+{
+    c->next = NULL;
+    c->prev = q->last;
+    if (q->last)
+        q->last->next = c;
+    else
+        q->first = c;
+    q->last = c;
+    c->queued = true;
+}
+
 void td_queue_remove(struct td_queue *q, struct td_clause *c);
 
 /* The queue a clause for op through end e waits in. */

@@ -345,18 +345,18 @@ static void undo_lone(void *obj, int unused)
     td_handle_release(l->h);
 }
 
-/* Queues a clause for op through e (handle h) and waits for a peer.
+/* Queues a clause in q, through e (handle h), and waits for a peer.
    Needs the channel's mu, and gives it back. */
-static int wait_lone(int h, struct td_chan_end *e, int op, void *val,
-                     size_t len, int64_t deadline)
+static int wait_lone(int h, struct td_chan_end *e, struct td_queue *q,
+                     void *val, size_t len, int64_t deadline)
 {
     struct lone l; /* NB: not zeroed: everything is set below */
     l.h = h;
     td_choice_init(&l.choice, 1, e->ch);
     l.clause = (struct td_clause){
         .choice = &l.choice, .end = e, .index = 0, .val = val, .len = len};
-    l.q = td_queue_of(e, op);
-    td_queue_push(l.q, &l.clause);
+    l.q = q;
+    td_queue_push(q, &l.clause);
     pthread_mutex_unlock(&e->ch->mu);
     td_call_hold(undo_lone, &l, 0);
     wait_settled(&l.choice, true, deadline);
@@ -392,7 +392,8 @@ static int one_now(int op, int h, void *val, size_t len, int64_t deadline)
         } else if (td_expired(deadline)) {
             err = ETIMEDOUT;
         } else {
-            err = wait_lone(h, e, op, val, len, deadline);
+            err = wait_lone(h, e, sending ? &half->sends : &half->recvs,
+                            val, len, deadline);
             goto out;
         }
     }

@@ -76,18 +76,6 @@ void td_settle_alone(struct td_choice *c, int err)
         decide(c, -1, err);
 }
 
-void td_queue_push(struct td_queue *q, struct td_clause *c)
-{
-    c->next = NULL;
-    c->prev = q->last;
-    if (q->last)
-        q->last->next = c;
-    else
-        q->first = c;
-    q->last = c;
-    c->queued = true;
-}
-
 void td_queue_remove(struct td_queue *q, struct td_clause *c)
 {
     if (c->prev)
