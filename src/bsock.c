@@ -20,13 +20,8 @@ static int check_list(enum td_dir dir, struct tdill_iolist *first,
                       bool *drain)
 {
     size_t total = 0;
-    int rc = 0;
     *drain = dir == TD_IN && !first && !last;
-    if (first && first == last && !first->iol_next && !first->iol_rsvd &&
-        (first->iol_base || dir == TD_IN))
-        total = first->iol_len; /* one buffer, as bsend and brecv pass */
-    else if (!*drain)
-        rc = td_iolist_check(first, last, dir == TD_OUT, &total);
+    int rc = *drain ? 0 : td_iolist_check(first, last, dir == TD_OUT, &total);
     td_iocur_init(c, first, total);
     return rc;
 }

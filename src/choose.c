@@ -384,8 +384,8 @@ static int one_now(int op, int h, void *val, size_t len, int64_t deadline)
     pthread_mutex_lock(&e->ch->mu);
     if (half->done)
         err = EPIPE;
-    else /* NB: the empty test here spares a call half of the time */
-        err = peers->first ? td_meet(peers, val, len, sending) : EAGAIN;
+    else
+        err = td_meet(peers, val, len, sending);
     if (err == EAGAIN) { /* nobody to meet: as queue_or_fail */
         if (e->closing) {
             err = ECANCELED;

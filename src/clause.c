@@ -102,7 +102,7 @@ struct td_queue *td_queue_of(struct td_chan_end *e, int op)
    the reverse): copies the value, settles its choice and takes it off the
    queue. Returns 0, EMSGSIZE (sizes differ: both fail) or EAGAIN (nobody
    there). Needs the channel's mu. */
-int td_meet(struct td_queue *q, void *val, size_t len, bool sending)
+int td_meet_first(struct td_queue *q, void *val, size_t len, bool sending)
 {
     for (struct td_clause *p = q->first; p; p = p->next) {
         struct td_choice *c = p->choice;

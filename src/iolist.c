@@ -11,8 +11,8 @@
 /* Loops are found with Brent's algorithm: a mark is dropped at steps 2, 4,
    8, ... and a walk that comes back to it is going round in circles. The
    check needs no memory whatever the list's length. */
-int td_iolist_check(struct tdill_iolist *first, struct tdill_iolist *last,
-                    int for_send, size_t *total)
+int td_iolist_walk(struct tdill_iolist *first, struct tdill_iolist *last,
+                   int for_send, size_t *total)
 {
     if (!first || !last || last->iol_next)
         return EINVAL;

@@ -12,8 +12,22 @@
 
 /* Returns 0 and the list's byte count, or EINVAL when the list is malformed
    (see brecvl(3)). A send list may not have a NULL base with a length. */
-int td_iolist_check(struct tdill_iolist *first, struct tdill_iolist *last,
-                    int for_send, size_t *total);
+int td_iolist_walk(struct tdill_iolist *first, struct tdill_iolist *last,
+                   int for_send, size_t *total);
+
+/* NB: inline for one piece, as bsend and brecv pass; longer lists are
+   walked. */
+static inline int td_iolist_check(struct tdill_iolist *first,
+                                  struct tdill_iolist *last, int for_send,
+                                  size_t *total)
+{
+    if (first && first == last && !first->iol_next && !first->iol_rsvd &&
+        (first->iol_base || !for_send)) {
+        *total = first->iol_len;
+        return 0;
+    }
+    return td_iolist_walk(first, last, for_send, total);
+}
 
 /* A position in a list and the bytes still to go from there. After last
    the walk goes on to tail: a piece of our own appended to the caller's
