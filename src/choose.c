@@ -179,13 +179,13 @@ static bool settled_yet(struct td_choice *c)
    answers without either thread sleeping. NB: a fresh budget each call,
    as ipc_accept's: a channel has any number of senders and receivers, so
    a kept budget would be state they all write. */
-static void spin_first(struct td_choice *c)
+static void spin_first(struct td_thread *t, struct td_choice *c)
 {
     struct td_spin fresh;
     td_spin_init(&fresh);
     struct td_spinner sp = td_spinner(&fresh);
     while (!settled_yet(c) && td_spin_again(&sp)) {
-        if (td_wait_pause()) {
+        if (td_wait_pause_at(t)) {
             pthread_mutex_lock(c->mu);
             td_settle_alone(c, ECANCELED);
             pthread_mutex_unlock(c->mu);
@@ -195,10 +195,11 @@ static void spin_first(struct td_choice *c)
 
 /* Until c is settled: by a peer, the deadline or a cancellation. lone: a
    choice of one clause, which spins first. */
-static void wait_settled(struct td_choice *c, bool lone, int64_t deadline)
+static void wait_settled(struct td_thread *t, struct td_choice *c, bool lone,
+                         int64_t deadline)
 {
     if (lone)
-        spin_first(c);
+        spin_first(t, c);
     /* Settled meanwhile by a peer, which holds the channel's mutex, not
        one of ours (decide in clause.c): nothing left to wait for. */
     if (c->mu != &c->own &&
@@ -251,10 +252,11 @@ static void undo_wait(void *obj, int unused)
 /* Waits until a clause happens or the choose fails; returns as choose. */
 static int wait_choice(struct chooser *k, int64_t deadline, int *err)
 {
-    td_call_hold(undo_wait, k, 0);
-    wait_settled(&k->choice, k->n == 1, deadline);
+    struct td_thread *t = td_self();
+    td_call_hold_at(t, undo_wait, k, 0);
+    wait_settled(t, &k->choice, k->n == 1, deadline);
     withdraw_all(k);
-    td_call_drop();
+    td_call_drop_at(t);
     td_choice_destroy(&k->choice);
     *err = k->choice.err;
     return k->choice.index;
@@ -347,8 +349,9 @@ static void undo_lone(void *obj, int unused)
 
 /* Queues a clause in q, through e (handle h), and waits for a peer.
    Needs the channel's mu, and gives it back. */
-static int wait_lone(int h, struct td_chan_end *e, struct td_queue *q,
-                     void *val, size_t len, int64_t deadline)
+static int wait_lone(struct td_thread *t, int h, struct td_chan_end *e,
+                     struct td_queue *q, void *val, size_t len,
+                     int64_t deadline)
 {
     struct lone l; /* NB: not zeroed: everything is set below */
     l.h = h;
@@ -358,16 +361,17 @@ static int wait_lone(int h, struct td_chan_end *e, struct td_queue *q,
     l.q = q;
     td_queue_push(q, &l.clause);
     pthread_mutex_unlock(&e->ch->mu);
-    td_call_hold(undo_lone, &l, 0);
-    wait_settled(&l.choice, true, deadline);
+    td_call_hold_at(t, undo_lone, &l, 0);
+    wait_settled(t, &l.choice, true, deadline);
     withdraw_lone(&l);
-    td_call_drop();
+    td_call_drop_at(t);
     return l.choice.err;
 }
 
 /* The operation, once the call has begun. Errors in libdill's order: the
    handle, then the arguments. */
-static int one_now(int op, int h, void *val, size_t len, int64_t deadline)
+static int one_now(struct td_thread *t, int op, int h, void *val, size_t len,
+                   int64_t deadline)
 {
     void *obj;
     int err = td_handle_acquire(h, &td_chan_vfs, &obj);
@@ -392,7 +396,7 @@ static int one_now(int op, int h, void *val, size_t len, int64_t deadline)
         } else if (td_expired(deadline)) {
             err = ETIMEDOUT;
         } else {
-            err = wait_lone(h, e, sending ? &half->sends : &half->recvs,
+            err = wait_lone(t, h, e, sending ? &half->sends : &half->recvs,
                             val, len, deadline);
             goto out;
         }
@@ -405,10 +409,11 @@ out:
 
 static int one(int op, int h, void *val, size_t len, int64_t deadline)
 {
-    int err = td_call_begin_light(TD_CANCEL_POINT | TD_MAY_WAIT);
+    struct td_thread *t = td_self();
+    int err = td_call_begin_light(t, TD_CANCEL_POINT | TD_MAY_WAIT);
     if (err == 0)
-        err = one_now(op, h, val, len, td_deadline_ns(deadline));
-    td_call_end_light();
+        err = one_now(t, op, h, val, len, td_deadline_ns(deadline));
+    td_call_end_light(t);
     return err ? td_fail(err) : 0;
 }
 
@@ -422,12 +427,13 @@ TDILL_EXPORT int tdill_choose(struct tdill_chclause *clauses, int nclauses,
                               int64_t deadline)
 {
     int err, i = -1;
-    err = td_call_begin_light(TD_CANCEL_POINT | TD_MAY_WAIT);
+    struct td_thread *t = td_self();
+    err = td_call_begin_light(t, TD_CANCEL_POINT | TD_MAY_WAIT);
     if (err == 0 && (nclauses < 0 || (nclauses && !clauses)))
         err = EINVAL;
     if (err == 0)
         i = choose_common(clauses, nclauses, deadline, &err);
-    td_call_end_light();
+    td_call_end_light(t);
     errno = err;
     return i;
 }

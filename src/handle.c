@@ -22,45 +22,15 @@
  * is dropped instead of touching freed memory.
  */
 
-/* 20 index bits and 11 generation bits keep every handle a positive int. */
-#define INDEX_BITS 20
-#define INDEX_MASK ((1u << INDEX_BITS) - 1)
-#define GEN_MASK 0x7ffu
-#define CHUNK_BITS 10
-#define CHUNK_SIZE (1u << CHUNK_BITS)
-#define MAX_CHUNKS (1u << (INDEX_BITS - CHUNK_BITS))
-#define MAX_SLOTS (1u << INDEX_BITS)
+#define MAX_SLOTS (1u << TD_INDEX_BITS)
 #define NO_SLOT UINT32_MAX
 
 /* A freed slot is reused only once this many others are waiting, so a handle
    number comes back only after about QUARANTINE * 2048 closes. */
 #define QUARANTINE 1024
 
-/* Slot state word: generation in the high half, then three flags, then the
-   number of references held by callers, I/O threads and coroutines. DYING:
-   the closer is tearing the object down (set under table_mu). */
-#define ST_CLOSING (UINT64_C(1) << 31)
-#define ST_LIVE (UINT64_C(1) << 30)
-#define ST_DYING (UINT64_C(1) << 29)
-#define ST_REFS (ST_DYING - 1)
-#define ST_GEN(st) ((uint32_t)((st) >> 32))
-
-/* NB: a slot per cache line. Every call does an atomic add and subtract on
-   its handle's state word; two handles sharing a line would make threads
-   working on different handles fight over it. */
-#define SLOT_ALIGN 64
-
-struct slot {
-    _Alignas(SLOT_ALIGN) _Atomic uint64_t state;
-    /* Written under table_mu while the slot is not live; read after a
-       successful acquire (the CAS orders the two). */
-    void *obj;
-    const struct td_vfs *vfs;
-    uint32_t next_free;
-};
-
-/* Chunks are allocated on demand and never freed: lookups need no lock. */
-static _Atomic(struct slot *) chunks[MAX_CHUNKS];
+/* The slots, in chunks (see handle.h). */
+_Atomic(struct td_slot *) td_slot_chunks[TD_MAX_CHUNKS];
 
 /* table_mu protects slot allocation: nslots and the free list. */
 static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -74,32 +44,12 @@ static uint32_t free_head = NO_SLOT, free_tail = NO_SLOT, free_count;
 static pthread_mutex_t close_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct td_waitlist closers;
 
-
-static struct slot *slot_at(uint32_t idx)
-{
-    struct slot *chunk =
-        atomic_load_explicit(&chunks[idx >> CHUNK_BITS], memory_order_acquire);
-    return chunk ? &chunk[idx & (CHUNK_SIZE - 1)] : NULL;
-}
-
-static struct slot *slot_of(int h)
-{
-    if (h < 0)
-        return NULL;
-    return slot_at((uint32_t)h & INDEX_MASK);
-}
-
-static int handle_gen(int h)
-{
-    return (int)(((uint32_t)h >> INDEX_BITS) & GEN_MASK);
-}
-
 /* Picks a slot index for a new object. Called with table_mu held. */
 static int take_slot(uint32_t *idx)
 {
     if (free_count > QUARANTINE || (nslots == MAX_SLOTS && free_count > 0)) {
         *idx = free_head;
-        free_head = slot_at(free_head)->next_free;
+        free_head = td_slot_at(free_head)->next_free;
         if (free_head == NO_SLOT)
             free_tail = NO_SLOT;
         free_count--;
@@ -107,14 +57,14 @@ static int take_slot(uint32_t *idx)
     }
     if (nslots == MAX_SLOTS)
         return EMFILE;
-    uint32_t c = nslots >> CHUNK_BITS;
-    if (!atomic_load_explicit(&chunks[c], memory_order_relaxed)) {
-        struct slot *chunk =
-            aligned_alloc(SLOT_ALIGN, CHUNK_SIZE * sizeof(struct slot));
+    uint32_t c = nslots >> TD_CHUNK_BITS;
+    if (!atomic_load_explicit(&td_slot_chunks[c], memory_order_relaxed)) {
+        struct td_slot *chunk =
+            aligned_alloc(TD_SLOT_ALIGN, TD_CHUNK_SIZE * sizeof(struct td_slot));
         if (!chunk)
             return ENOMEM;
-        memset(chunk, 0, CHUNK_SIZE * sizeof(struct slot));
-        atomic_store_explicit(&chunks[c], chunk, memory_order_release);
+        memset(chunk, 0, TD_CHUNK_SIZE * sizeof(struct td_slot));
+        atomic_store_explicit(&td_slot_chunks[c], chunk, memory_order_release);
     }
     *idx = nslots++;
     return 0;
@@ -123,19 +73,19 @@ static int take_slot(uint32_t *idx)
 /* The handle a slot will have when it is next made live. */
 static int handle_at(uint32_t idx)
 {
-    uint64_t st = atomic_load_explicit(&slot_at(idx)->state,
+    uint64_t st = atomic_load_explicit(&td_slot_at(idx)->state,
                                        memory_order_relaxed);
-    return (int)(((uint64_t)ST_GEN(st) << INDEX_BITS) | idx);
+    return (int)(((uint64_t)TD_ST_GEN(st) << TD_INDEX_BITS) | idx);
 }
 
 /* Makes a taken slot reachable. Needs table_mu. */
 static void publish_locked(uint32_t idx, const struct td_vfs *vfs, void *obj)
 {
-    struct slot *s = slot_at(idx);
-    uint64_t gen = ST_GEN(atomic_load_explicit(&s->state, memory_order_relaxed));
+    struct td_slot *s = td_slot_at(idx);
+    uint64_t gen = TD_ST_GEN(atomic_load_explicit(&s->state, memory_order_relaxed));
     s->obj = obj;
     s->vfs = vfs;
-    atomic_store_explicit(&s->state, (gen << 32) | ST_LIVE,
+    atomic_store_explicit(&s->state, (gen << 32) | TD_ST_LIVE,
                           memory_order_release);
 }
 
@@ -153,35 +103,10 @@ int td_handle_make(const struct td_vfs *vfs, void *obj, int *h)
     return rc;
 }
 
-/* Does slot state st still belong to handle h, and is it not closing? */
-static bool open_as(uint64_t st, int h)
-{
-    return (st & ST_LIVE) && !(st & ST_CLOSING) &&
-           ST_GEN(st) == (uint32_t)handle_gen(h);
-}
-
-/* Adds delta to the state word of h's slot while the slot is still open
-   as h: a reference (1), or the closing mark. Returns 0 or EBADF. */
-static inline int update_open(int h, uint64_t delta, struct slot **out)
-{
-    struct slot *s = slot_of(h);
-    if (!s)
-        return EBADF;
-    uint64_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
-    do {
-        if (!open_as(st, h))
-            return EBADF;
-    } while (!atomic_compare_exchange_weak_explicit(
-        &s->state, &st, st + delta, memory_order_acq_rel,
-        memory_order_relaxed));
-    *out = s;
-    return 0;
-}
-
 int td_handle_acquire_any(int h, void **obj, const struct td_vfs **vfs)
 {
-    struct slot *s;
-    int rc = update_open(h, 1, &s);
+    struct td_slot *s;
+    int rc = td_slot_update_open(h, 1, &s);
     if (rc)
         return rc;
     *obj = s->obj;
@@ -189,47 +114,26 @@ int td_handle_acquire_any(int h, void **obj, const struct td_vfs **vfs)
     return 0;
 }
 
-/* NB: the slot directly, not through td_handle_acquire_any: every call
-   of every kind comes through here. */
-int td_handle_acquire(int h, const struct td_vfs *vfs, void **obj)
-{
-    struct slot *s;
-    int rc = update_open(h, 1, &s);
-    if (rc)
-        return rc;
-    if (vfs && s->vfs != vfs) {
-        td_handle_release(h);
-        return ENOTSUP;
-    }
-    *obj = s->obj;
-    return 0;
-}
-
-void td_handle_release(int h)
-{
-    struct slot *s = slot_of(h);
-    uint64_t prev =
-        atomic_fetch_sub_explicit(&s->state, 1, memory_order_acq_rel);
-    if ((prev & ST_CLOSING) && (prev & ST_REFS) == 1) {
-        pthread_mutex_lock(&close_mu);
-        td_wake_all(&closers, TD_READY);
-        pthread_mutex_unlock(&close_mu);
-    }
-}
-
-static void wait_for_last_reference(struct slot *s)
+void td_handle_last_ref(void)
 {
     pthread_mutex_lock(&close_mu);
-    while (atomic_load_explicit(&s->state, memory_order_acquire) & ST_REFS)
+    td_wake_all(&closers, TD_READY);
+    pthread_mutex_unlock(&close_mu);
+}
+
+static void wait_for_last_reference(struct td_slot *s)
+{
+    pthread_mutex_lock(&close_mu);
+    while (atomic_load_explicit(&s->state, memory_order_acquire) & TD_ST_REFS)
         td_wait_in(&closers, &close_mu, 0, TD_NEVER, false);
     pthread_mutex_unlock(&close_mu);
 }
 
 /* Returns a closed slot to the free list with its generation advanced, so
    every copy of the old handle now fails with EBADF. Needs table_mu. */
-static void free_slot_locked(struct slot *s, uint32_t idx)
+static void free_slot_locked(struct td_slot *s, uint32_t idx)
 {
-    uint64_t gen = (ST_GEN(atomic_load(&s->state)) + 1) & GEN_MASK;
+    uint64_t gen = (TD_ST_GEN(atomic_load(&s->state)) + 1) & TD_GEN_MASK;
     s->obj = NULL;
     s->vfs = NULL;
     s->next_free = NO_SLOT;
@@ -237,7 +141,7 @@ static void free_slot_locked(struct slot *s, uint32_t idx)
     if (free_tail == NO_SLOT)
         free_head = idx;
     else
-        slot_at(free_tail)->next_free = idx;
+        td_slot_at(free_tail)->next_free = idx;
     free_tail = idx;
     free_count++;
 }
@@ -246,23 +150,23 @@ static void free_slot_locked(struct slot *s, uint32_t idx)
    the slot is marked under table_mu, so fork() (which holds it) never
    touches an object that is half destroyed; it does not wait for the
    teardown either. */
-static void tear_down(struct slot *s, int h, const struct td_vfs *vfs,
+static void tear_down(struct td_slot *s, int h, const struct td_vfs *vfs,
                       void *obj)
 {
     pthread_mutex_lock(&table_mu);
-    atomic_fetch_or_explicit(&s->state, ST_DYING, memory_order_relaxed);
+    atomic_fetch_or_explicit(&s->state, TD_ST_DYING, memory_order_relaxed);
     pthread_mutex_unlock(&table_mu);
     vfs->destroy(obj);
     pthread_mutex_lock(&table_mu);
-    free_slot_locked(s, (uint32_t)h & INDEX_MASK);
+    free_slot_locked(s, (uint32_t)h & TD_INDEX_MASK);
     pthread_mutex_unlock(&table_mu);
 }
 
 int td_handle_close(int h)
 {
     /* 1. Mark the slot closing: from now on nobody new gets in. */
-    struct slot *s;
-    if (update_open(h, ST_CLOSING, &s))
+    struct td_slot *s;
+    if (td_slot_update_open(h, TD_ST_CLOSING, &s))
         return EBADF;
     /* 2. Throw out those already inside and wait until they have left. */
     s->vfs->cancel(s->obj);
@@ -291,8 +195,8 @@ int td_handle_move(int h, const struct td_vfs *vfs, td_wrap_fn *wrap,
     pthread_mutex_unlock(&table_mu);
     if (rc)
         return rc;
-    struct slot *s, *to = slot_at(idx);
-    if (update_open(h, ST_CLOSING, &s)) {
+    struct td_slot *s, *to = td_slot_at(idx);
+    if (td_slot_update_open(h, TD_ST_CLOSING, &s)) {
         pthread_mutex_lock(&table_mu);
         free_slot_locked(to, idx);
         pthread_mutex_unlock(&table_mu);
@@ -313,7 +217,7 @@ int td_handle_move(int h, const struct td_vfs *vfs, td_wrap_fn *wrap,
     kind->rehome(obj, *newh);
     pthread_mutex_lock(&table_mu);
     publish_locked(idx, kind, obj);
-    free_slot_locked(s, (uint32_t)h & INDEX_MASK);
+    free_slot_locked(s, (uint32_t)h & TD_INDEX_MASK);
     pthread_mutex_unlock(&table_mu);
     return 0;
 }
@@ -372,24 +276,24 @@ void td_handle_undo_close(void *unused, int h)
 
 /* Calls fn on every live slot whose object is not being torn down. Called
    with table_mu held. */
-static void for_each_live(void (*fn)(struct slot *, uint32_t))
+static void for_each_live(void (*fn)(struct td_slot *, uint32_t))
 {
     for (uint32_t i = 0; i < nslots; i++) {
-        struct slot *s = slot_at(i);
+        struct td_slot *s = td_slot_at(i);
         uint64_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
-        if ((st & ST_LIVE) && !(st & ST_DYING))
+        if ((st & TD_ST_LIVE) && !(st & TD_ST_DYING))
             fn(s, i);
     }
 }
 
-static void prepare_one(struct slot *s, uint32_t idx)
+static void prepare_one(struct td_slot *s, uint32_t idx)
 {
     (void)idx;
     if (s->vfs->fork_prepare)
         s->vfs->fork_prepare(s->obj);
 }
 
-static void parent_one(struct slot *s, uint32_t idx)
+static void parent_one(struct td_slot *s, uint32_t idx)
 {
     (void)idx;
     if (s->vfs->fork_parent)
@@ -400,13 +304,13 @@ static void parent_one(struct slot *s, uint32_t idx)
    threads are gone (its own coroutines' stay), and a close that another
    thread had begun can never finish, so the child finishes it when nothing
    holds the object any more; else the object is left to leak. */
-static void child_one(struct slot *s, uint32_t idx)
+static void child_one(struct td_slot *s, uint32_t idx)
 {
     uint64_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
     unsigned refs = s->vfs->fork_child ? s->vfs->fork_child(s->obj) : 0;
-    atomic_store_explicit(&s->state, (st & ~ST_REFS) | refs,
+    atomic_store_explicit(&s->state, (st & ~TD_ST_REFS) | refs,
                           memory_order_relaxed);
-    if ((st & ST_CLOSING) && refs == 0) {
+    if ((st & TD_ST_CLOSING) && refs == 0) {
         s->vfs->destroy(s->obj);
         free_slot_locked(s, idx);
     }
@@ -417,9 +321,9 @@ static void child_one(struct slot *s, uint32_t idx)
 static void child_forget_dying(void)
 {
     for (uint32_t i = 0; i < nslots; i++) {
-        struct slot *s = slot_at(i);
+        struct td_slot *s = td_slot_at(i);
         uint64_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
-        if ((st & ST_LIVE) && (st & ST_DYING))
+        if ((st & TD_ST_LIVE) && (st & TD_ST_DYING))
             free_slot_locked(s, i);
     }
 }
@@ -454,5 +358,13 @@ void td_handle_fork_child(void)
 
 /* The table as the coroutine front-end sees it. */
 TD_EXPORT_ALIAS(td_handle_make, tdill__hmake);
-TD_EXPORT_ALIAS(td_handle_acquire, tdill__hacquire);
-TD_EXPORT_ALIAS(td_handle_release, tdill__hrelease);
+
+TDILL_EXPORT int tdill__hacquire(int h, const struct td_vfs *vfs, void **obj)
+{
+    return td_handle_acquire(h, vfs, obj);
+}
+
+TDILL_EXPORT void tdill__hrelease(int h)
+{
+    td_handle_release(h);
+}

@@ -20,9 +20,9 @@ TDILL_EXPORT void tdill__wait_backend_set(const struct td_wait_backend *b)
     td_thread.backend = b;
 }
 
-int td_wait_pause(void)
+int td_wait_pause_at(struct td_thread *t)
 {
-    const struct td_wait_backend *b = td_thread.backend;
+    const struct td_wait_backend *b = t->backend;
     if (b && b->pause)
         return b->pause();
     sched_yield();

@@ -116,15 +116,26 @@ struct td_thread {
 extern __thread struct td_thread td_thread
     __attribute__((visibility("hidden")));
 
+/* The calling thread's state. A function that calls the helpers below
+   more than once takes it once and passes it on (the _at forms). NB: the
+   empty asm hides where the pointer came from; knowing, the compiler looks
+   the thread-local up again after every call rather than keep it in a
+   register, and in a shared library each look-up is a call. */
+static inline struct td_thread *td_self(void)
+{
+    struct td_thread *t = &td_thread;
+    __asm__("" : "+r"(t));
+    return t;
+}
+
 /* td_call_begin for a call that reaches no cancellation point of the C
    library but its wait (the channel calls): the cancel state is not
    touched, which spares two atomic operations a call. NB: never nested in
    a plain thread (such a call makes no other call), and under a backend
    it takes no part in the depth count, which other coroutines' calls may
    be relying on. */
-static inline int td_call_begin_light(unsigned flags)
+static inline int td_call_begin_light(struct td_thread *t, unsigned flags)
 {
-    struct td_thread *t = &td_thread;
     if (t->backend)
         return (flags & TD_MAY_WAIT) ? t->backend->enter() : 0;
     if (flags & TD_CANCEL_POINT)
@@ -135,9 +146,8 @@ static inline int td_call_begin_light(unsigned flags)
     return 0;
 }
 
-static inline void td_call_end_light(void)
+static inline void td_call_end_light(struct td_thread *t)
 {
-    struct td_thread *t = &td_thread;
     if (!t->backend) {
         t->call.depth = 0;
         t->call.light = false;
@@ -162,23 +172,39 @@ static inline bool td_call_outside(void)
    a thread is cancelled. */
 void td_call_hold_slow(td_undo_fn *undo, void *obj, int arg);
 
+static inline void td_call_hold_at(struct td_thread *t, td_undo_fn *undo,
+                                   void *obj, int arg)
+{
+    if (t->call.depth && !t->backend)
+        td_call_hold_slow(undo, obj, arg);
+}
+
+static inline void td_call_drop_at(struct td_thread *t)
+{
+    if (t->call.depth && !t->backend)
+        t->call.nheld--;
+}
+
 static inline void td_call_hold(td_undo_fn *undo, void *obj, int arg)
 {
-    if (td_thread.call.depth && !td_thread.backend)
-        td_call_hold_slow(undo, obj, arg);
+    td_call_hold_at(td_self(), undo, obj, arg);
 }
 
 static inline void td_call_drop(void)
 {
-    if (td_thread.call.depth && !td_thread.backend)
-        td_thread.call.nheld--;
+    td_call_drop_at(td_self());
 }
 
 /* Between two tries of an operation, while spinning before a park: gives
    the CPU away (to the thread's other coroutines under a backend, to other
    threads otherwise). Returns 0, or the error to fail with if the caller
    was cancelled meanwhile. */
-int td_wait_pause(void);
+int td_wait_pause_at(struct td_thread *t);
+
+static inline int td_wait_pause(void)
+{
+    return td_wait_pause_at(td_self());
+}
 
 /* Waits in l for events: adds a waiter, sleeps until somebody wakes it,
    the deadline passes or (if cancellable, under a backend) the caller is
