@@ -15,18 +15,22 @@
 
 __thread struct td_thread td_thread;
 
-TDILL_EXPORT void tdill__wait_backend_set(const struct td_wait_backend *b)
+TDILL_EXPORT void tdill__wait_backend_set(const struct td_wait_backend *b,
+                                          const _Atomic bool *const *canceled)
 {
     td_thread.backend = b;
+    td_thread.canceled = canceled;
 }
 
 int td_wait_pause_at(struct td_thread *t)
 {
     const struct td_wait_backend *b = t->backend;
-    if (b && b->pause)
-        return b->pause();
-    sched_yield();
-    return 0;
+    if (!b) {
+        sched_yield();
+        return 0;
+    }
+    b->pause();
+    return td_backend_canceled(t);
 }
 
 /******************************************************************************/
@@ -41,7 +45,7 @@ int td_call_begin(unsigned flags)
 {
     int rc = 0;
     if (td_thread.backend && (flags & TD_MAY_WAIT))
-        rc = td_thread.backend->enter();
+        rc = td_backend_canceled(&td_thread);
     /* Like read(2): a pending cancel acts before anything is done. */
     if (!td_thread.backend && !td_thread.call.depth && (flags & TD_CANCEL_POINT))
         pthread_testcancel();

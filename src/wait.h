@@ -1,7 +1,9 @@
 #ifndef TD_WAIT_H
 #define TD_WAIT_H
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -47,8 +49,6 @@ struct td_waitlist {
 };
 
 struct td_wait_backend {
-    /* At the start of every blocking call: 0, or the error to fail with. */
-    int (*enter)(void);
     /* Instead of sleeping on the condvar. Called and returns with mu held.
        Returns the state the call should act on. */
     enum td_wait_state (*park)(struct td_waiter *w, pthread_mutex_t *mu,
@@ -57,14 +57,16 @@ struct td_wait_backend {
        object's mutex is held. May be called from any thread. */
     void (*wake)(struct td_waiter *w);
     /* Between two tries of an operation that would block, before parking:
-       let others run (the thread's other coroutines). No lock is held.
-       Returns what enter would now: one of them may have cancelled us. */
-    int (*pause)(void);
+       let others run (the thread's other coroutines). No lock is held. */
+    void (*pause)(void);
 };
 
-/* Installs b for the calling thread (NULL: plain blocking). Exported for
-   the coroutine front-end only; not part of the public API. */
-TDILL_EXPORT void tdill__wait_backend_set(const struct td_wait_backend *b);
+/* Installs b for the calling thread (NULL: plain blocking), with where the
+   backend keeps the cancel flag of what runs now (a coroutine cancelled by
+   closing its handle): calls that may wait fail with ECANCELED while it is
+   set. Exported for the coroutine front-end only; not public API. */
+TDILL_EXPORT void tdill__wait_backend_set(const struct td_wait_backend *b,
+                                          const _Atomic bool *const *canceled);
 
 /*
  * Calls and pthread_cancel. Every public call that may wait, or reach a
@@ -105,6 +107,7 @@ struct td_held {
 
 struct td_thread {
     const struct td_wait_backend *backend;
+    const _Atomic bool *const *canceled; /* the backend's; see above */
     struct {
         int depth;        /* nested td_call_begin; 0: not in a call */
         int cancel_state; /* the program's, restored by the outermost end */
@@ -134,10 +137,19 @@ static inline struct td_thread *td_self(void)
    a plain thread (such a call makes no other call), and under a backend
    it takes no part in the depth count, which other coroutines' calls may
    be relying on. */
+/* Under a backend: 0, or ECANCELED if what runs now was cancelled. NB: a
+   load, not a call into the backend, as it happens on every call. */
+static inline int td_backend_canceled(const struct td_thread *t)
+{
+    return atomic_load_explicit(*t->canceled, memory_order_acquire)
+               ? ECANCELED
+               : 0;
+}
+
 static inline int td_call_begin_light(struct td_thread *t, unsigned flags)
 {
     if (t->backend)
-        return (flags & TD_MAY_WAIT) ? t->backend->enter() : 0;
+        return (flags & TD_MAY_WAIT) ? td_backend_canceled(t) : 0;
     if (flags & TD_CANCEL_POINT)
         pthread_testcancel();
     t->call.depth = 1;

@@ -102,7 +102,9 @@ struct tdc_cr {
 };
 
 struct tdc_sched {
-    struct tdc_cr *cur;   /* the running context */
+    struct tdc_cr *cur;   /* the running context: set by tdc_set_cur */
+    /* &cur->canceled, where the core reads it (tdill__wait_backend_set) */
+    const _Atomic bool *cur_canceled;
     struct tdc_cr *from;  /* the one that switched to it */
     struct tdc_cr *dying; /* finished; the next context to run reaps it */
     struct tdc_cr main;   /* the thread's own stack */
@@ -134,6 +136,13 @@ extern __thread struct tdc_sched *tdc_self
 static inline struct tdc_sched *tdc_sched(void)
 {
     return tdc_self;
+}
+
+/* Makes cr the running context. */
+static inline void tdc_set_cur(struct tdc_sched *s, struct tdc_cr *cr)
+{
+    s->cur = cr;
+    s->cur_canceled = &cr->canceled;
 }
 
 /* The same, made (and the wait backend installed) on first use; NULL if

@@ -92,7 +92,7 @@ static struct tdc_ctx *make_current(struct tdc_sched *s, struct tdc_cr *cr,
     s->ncr++;
     parent->go_result = go_result;
     tdc_ready_push(s, parent);
-    s->cur = cr;
+    tdc_set_cur(s, cr);
     s->from = parent;
     tdc_san_leave(parent, cr, false);
     return &parent->ctx;

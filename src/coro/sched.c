@@ -28,7 +28,7 @@ static void sched_free(void *p)
     struct tdc_sched *s = p;
     if (s->ncr)
         return;
-    tdill__wait_backend_set(NULL);
+    tdill__wait_backend_set(NULL, NULL);
     tdc_self = NULL;
     tdc_stack_cache_clear(s);
     tdc_san_fibers_clear(s);
@@ -69,7 +69,7 @@ static int sched_init(struct tdc_sched *s)
     tdc_list_init(&s->remote);
     s->main.sched = s;
     s->main.timer = TDC_NO_TIMER;
-    s->cur = &s->main;
+    tdc_set_cur(s, &s->main);
     tdc_san_fiber_new(&s->main, true);
     return 0;
 }
@@ -92,7 +92,7 @@ struct tdc_sched *tdc_sched_get(void)
         return NULL;
     }
     tdc_self = s;
-    tdill__wait_backend_set(&tdc_backend);
+    tdill__wait_backend_set(&tdc_backend, &s->cur_canceled);
     return s;
 }
 
@@ -200,7 +200,7 @@ void tdc_after_switch(struct tdc_sched *s)
 TDC_NO_TSAN static void switch_to(struct tdc_sched *s, struct tdc_cr *to)
 {
     struct tdc_cr *from = s->cur;
-    s->cur = to;
+    tdc_set_cur(s, to);
     s->from = from;
     tdc_san_leave(from, to, from == s->dying);
     tdc_san_fiber(to);

@@ -46,11 +46,6 @@ static enum td_wait_state park_here(struct tdc_sched *s, struct td_waiter *w,
     }
 }
 
-static int backend_enter(void)
-{
-    return tdc_check_canceled();
-}
-
 static enum td_wait_state backend_park(struct td_waiter *w,
                                        pthread_mutex_t *mu, int64_t deadline)
 {
@@ -68,16 +63,14 @@ static void backend_wake(struct td_waiter *w)
 
 /* While the core spins before parking: the peer may well be a coroutine of
    this thread, which can only make progress if we step aside. */
-static int backend_pause(void)
+static void backend_pause(void)
 {
     struct tdc_sched *s = tdc_sched();
     tdc_ready_push(s, s->cur);
     tdc_schedule(s);
-    return is_canceled(s->cur) ? ECANCELED : 0;
 }
 
 const struct td_wait_backend tdc_backend = {
-    .enter = backend_enter,
     .park = backend_park,
     .wake = backend_wake,
     .pause = backend_pause,
