@@ -14,11 +14,10 @@
  */
 
 /* The list, checked before anything moves: the cursor over it, or drain
-   (brecvl's first == last == NULL). NB: inline, as are the tries in
-   sock.c: both are on the path of every transfer. */
-static inline int check_list(enum td_dir dir, struct tdill_iolist *first,
-                             struct tdill_iolist *last, struct td_iocur *c,
-                             bool *drain)
+   (brecvl's first == last == NULL). */
+static int check_list(enum td_dir dir, struct tdill_iolist *first,
+                      struct tdill_iolist *last, struct td_iocur *c,
+                      bool *drain)
 {
     size_t total = 0;
     *drain = dir == TD_IN && !first && !last;

@@ -332,7 +332,7 @@ static ssize_t recv_iov(int fd, const struct td_iocur *c)
     return recv_pieces(fd, c);
 }
 
-static inline int try_send(int fd, void *arg)
+static int try_send(int fd, void *arg)
 {
     struct td_iocur *c = arg;
     if (!c->left)
@@ -344,7 +344,7 @@ static inline int try_send(int fd, void *arg)
     return c->left ? TD_AGAIN : 0;
 }
 
-static inline int try_recv(int fd, void *arg)
+static int try_recv(int fd, void *arg)
 {
     struct td_iocur *c = arg;
     if (!c->left)
