@@ -131,12 +131,6 @@ static inline struct td_thread *td_self(void)
     return t;
 }
 
-/* td_call_begin for a call that reaches no cancellation point of the C
-   library but its wait (the channel calls): the cancel state is not
-   touched, which spares two atomic operations a call. NB: never nested in
-   a plain thread (such a call makes no other call), and under a backend
-   it takes no part in the depth count, which other coroutines' calls may
-   be relying on. */
 /* Under a backend: 0, or ECANCELED if what runs now was cancelled. NB: a
    load, not a call into the backend, as it happens on every call. */
 static inline int td_backend_canceled(const struct td_thread *t)
@@ -146,6 +140,12 @@ static inline int td_backend_canceled(const struct td_thread *t)
                : 0;
 }
 
+/* td_call_begin for a call that reaches no cancellation point of the C
+   library but its wait (the channel calls): the cancel state is not
+   touched, which spares two atomic operations a call. NB: never nested in
+   a plain thread (such a call makes no other call), and under a backend
+   it takes no part in the depth count, which other coroutines' calls may
+   be relying on. */
 static inline int td_call_begin_light(struct td_thread *t, unsigned flags)
 {
     if (t->backend)
