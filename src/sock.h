@@ -25,21 +25,23 @@ enum td_dir { TD_IN = 0, TD_OUT = 1 };
 
 struct td_sock {
     int fd;
-    int handle; /* reported by the poller; never a pointer */
-    bool heap;  /* ours to free on close (not _mem storage) */
+    /* The one sender and the one receiver of a connection. state[dir] is
+       the error that direction now fails with (0: usable) and belongs to
+       whoever holds busy[dir]; so does spin[dir]. NB: next to fd, so that
+       a transfer that completes at once finds all it reads in one cache
+       line. */
+    _Atomic bool busy[2];
     bool borrowed; /* the program's descriptor (fdin): never closed, and a
                       failed wait does not break it */
+    int state[2];
+    struct td_spin spin[2];
+    int handle; /* reported by the poller; never a pointer */
+    bool heap;  /* ours to free on close (not _mem storage) */
     /* lock protects waiters and epoch. */
     pthread_mutex_t lock;
     struct td_waitlist waiters;
     unsigned epoch;
     _Atomic bool closing;
-    /* The one sender and the one receiver of a connection. state[dir] is
-       the error that direction now fails with (0: usable) and belongs to
-       whoever holds busy[dir]; so does spin[dir]. */
-    _Atomic bool busy[2];
-    int state[2];
-    struct td_spin spin[2];
 };
 
 /* The kinds of socket object. Objects of every kind are td_socks; a
