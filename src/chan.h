@@ -103,8 +103,14 @@ static inline void td_queue_push(struct td_queue *q, struct td_clause *c)
 
 void td_queue_remove(struct td_queue *q, struct td_clause *c);
 
-/* The queue a clause for op through end e waits in. */
-struct td_queue *td_queue_of(struct td_chan_end *e, int op);
+/* The queue a clause for op through end e waits in: receivers at their
+   own end's half, senders at the other end's. */
+static inline struct td_queue *td_queue_of(struct td_chan_end *e, int op)
+{
+    struct td_half *h = &e->ch->half[op == TDILL_CHRECV ? e->index
+                                                        : !e->index];
+    return op == TDILL_CHRECV ? &h->recvs : &h->sends;
+}
 
 /* td_meet for a queue that is not empty. */
 int td_meet_first(struct td_queue *q, void *val, size_t len, bool sending);

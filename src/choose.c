@@ -103,20 +103,24 @@ static void unlock_all(struct chooser *k)
         pthread_mutex_unlock(&k->chans[i]->mu);
 }
 
+/* What op through end e can do now: meet a waiting peer (0, or EMSGSIZE),
+   fail with EPIPE (the other end is done), or nothing (EAGAIN). Needs the
+   channel's mu. */
+static int meet_now(struct td_chan_end *e, int op, void *val, size_t len)
+{
+    bool sending = op == TDILL_CHSEND;
+    struct td_half *h = &e->ch->half[sending ? !e->index : e->index];
+    if (h->done)
+        return EPIPE;
+    return td_meet(sending ? &h->recvs : &h->sends, val, len, sending);
+}
+
 /* Clause i, if it can happen now: done, true returned and its outcome in
    *err. Needs its channel's mu. */
 static bool try_clause(struct chooser *k, int i, int *err)
 {
     struct tdill_chclause *cl = &k->cl[i];
-    struct td_chan_end *e = k->clause[i].end;
-    bool sending = cl->op == TDILL_CHSEND;
-    struct td_half *h = &e->ch->half[sending ? !e->index : e->index];
-    if (h->done) {
-        *err = EPIPE;
-        return true;
-    }
-    int rc =
-        td_meet(sending ? &h->recvs : &h->sends, cl->val, cl->len, sending);
+    int rc = meet_now(k->clause[i].end, cl->op, cl->val, cl->len);
     if (rc == EAGAIN)
         return false;
     *err = rc;
@@ -157,17 +161,33 @@ static void enqueue_all(struct chooser *k)
     }
 }
 
-/* Nobody to meet now: fails the choose (closing: an end of it is being
-   closed, and it could never be woken), or queues its clauses to wait.
-   Needs every mu. */
-static int queue_or_fail(struct chooser *k, bool closing, int64_t deadline)
+/* Why an operation with nobody to meet cannot wait: ECANCELED (closing:
+   an end of it is being closed, and it could never be woken), ETIMEDOUT,
+   or 0 (it can). */
+static int cannot_wait(bool closing, int64_t deadline)
 {
     if (closing)
         return ECANCELED;
-    if (td_expired(deadline))
-        return ETIMEDOUT;
-    enqueue_all(k);
-    return 0;
+    return td_expired(deadline) ? ETIMEDOUT : 0;
+}
+
+/* Nobody to meet now: fails the choose, or queues its clauses to wait.
+   Needs every mu. */
+static int queue_or_fail(struct chooser *k, bool closing, int64_t deadline)
+{
+    int rc = cannot_wait(closing, deadline);
+    if (rc == 0)
+        enqueue_all(k);
+    return rc;
+}
+
+/* The chooser was cancelled (while spinning, or at its wait): settles c,
+   unless a peer came first. */
+static void settle_canceled(struct td_choice *c)
+{
+    pthread_mutex_lock(c->mu);
+    td_settle_alone(c, ECANCELED);
+    pthread_mutex_unlock(c->mu);
 }
 
 static bool settled_yet(struct td_choice *c)
@@ -185,11 +205,8 @@ static void spin_first(struct td_thread *t, struct td_choice *c)
     td_spin_init(&fresh);
     struct td_spinner sp = td_spinner(&fresh);
     while (!settled_yet(c) && td_spin_again(&sp)) {
-        if (td_wait_pause_at(t)) {
-            pthread_mutex_lock(c->mu);
-            td_settle_alone(c, ECANCELED);
-            pthread_mutex_unlock(c->mu);
-        }
+        if (td_wait_pause_at(t))
+            settle_canceled(c);
     }
 }
 
@@ -238,9 +255,7 @@ static void undo_wait(void *obj, int unused)
 {
     (void)unused;
     struct chooser *k = obj;
-    pthread_mutex_lock(k->choice.mu);
-    td_settle_alone(&k->choice, ECANCELED);
-    pthread_mutex_unlock(k->choice.mu);
+    settle_canceled(&k->choice);
     withdraw_all(k);
     release_first(k, k->n);
     if (k->n > STACK_CLAUSES) {
@@ -340,9 +355,7 @@ static void undo_lone(void *obj, int unused)
 {
     (void)unused;
     struct lone *l = obj;
-    pthread_mutex_lock(l->choice.mu);
-    td_settle_alone(&l->choice, ECANCELED);
-    pthread_mutex_unlock(l->choice.mu);
+    settle_canceled(&l->choice);
     withdraw_lone(l);
     td_handle_release(l->h);
 }
@@ -378,26 +391,16 @@ static int one_now(struct td_thread *t, int op, int h, void *val, size_t len,
     if (err)
         return err;
     struct td_chan_end *e = obj;
-    bool sending = op == TDILL_CHSEND;
-    struct td_half *half = &e->ch->half[sending ? !e->index : e->index];
     if (len && !val) {
         err = EINVAL;
         goto out;
     }
-    struct td_queue *peers = sending ? &half->recvs : &half->sends;
     pthread_mutex_lock(&e->ch->mu);
-    if (half->done)
-        err = EPIPE;
-    else
-        err = td_meet(peers, val, len, sending);
+    err = meet_now(e, op, val, len);
     if (err == EAGAIN) { /* nobody to meet: as queue_or_fail */
-        if (e->closing) {
-            err = ECANCELED;
-        } else if (td_expired(deadline)) {
-            err = ETIMEDOUT;
-        } else {
-            err = wait_lone(t, h, e, sending ? &half->sends : &half->recvs,
-                            val, len, deadline);
+        err = cannot_wait(e->closing, deadline);
+        if (err == 0) {
+            err = wait_lone(t, h, e, td_queue_of(e, op), val, len, deadline);
             goto out;
         }
     }

@@ -89,15 +89,6 @@ void td_queue_remove(struct td_queue *q, struct td_clause *c)
     c->queued = false;
 }
 
-/* The queue a clause waits in: receivers at their own end's half, senders
-   at the other end's. */
-struct td_queue *td_queue_of(struct td_chan_end *e, int op)
-{
-    struct td_half *h = &e->ch->half[op == TDILL_CHRECV ? e->index
-                                                        : !e->index];
-    return op == TDILL_CHRECV ? &h->recvs : &h->sends;
-}
-
 /* Meets the oldest open clause waiting in q (receivers for a sender, and
    the reverse): copies the value, settles its choice and takes it off the
    queue. Returns 0, EMSGSIZE (sizes differ: both fail) or EAGAIN (nobody

@@ -59,8 +59,8 @@ static int take_slot(uint32_t *idx)
         return EMFILE;
     uint32_t c = nslots >> TD_CHUNK_BITS;
     if (!atomic_load_explicit(&td_slot_chunks[c], memory_order_relaxed)) {
-        struct td_slot *chunk =
-            aligned_alloc(TD_SLOT_ALIGN, TD_CHUNK_SIZE * sizeof(struct td_slot));
+        struct td_slot *chunk = aligned_alloc(
+            TD_SLOT_ALIGN, TD_CHUNK_SIZE * sizeof(struct td_slot));
         if (!chunk)
             return ENOMEM;
         memset(chunk, 0, TD_CHUNK_SIZE * sizeof(struct td_slot));
@@ -82,7 +82,8 @@ static int handle_at(uint32_t idx)
 static void publish_locked(uint32_t idx, const struct td_vfs *vfs, void *obj)
 {
     struct td_slot *s = td_slot_at(idx);
-    uint64_t gen = TD_ST_GEN(atomic_load_explicit(&s->state, memory_order_relaxed));
+    uint64_t gen =
+        TD_ST_GEN(atomic_load_explicit(&s->state, memory_order_relaxed));
     s->obj = obj;
     s->vfs = vfs;
     atomic_store_explicit(&s->state, (gen << 32) | TD_ST_LIVE,

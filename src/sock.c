@@ -246,10 +246,28 @@ int td_sock_make(int fd, void *mem, const struct td_vfs *vfs, int *h)
     return 0;
 }
 
+void td_sock_give_back(struct td_sock *s, enum td_dir dir, int rc)
+{
+    /* A bad argument is refused before anything moves: no harm done. */
+    if (rc && rc != EINVAL && !s->borrowed)
+        s->state[dir] = (rc == EPIPE) ? EPIPE : ECONNRESET;
+    atomic_store_explicit(&s->busy[dir], false, memory_order_release);
+}
+
 /* A call cancelled mid-transfer leaves the direction as a failed one. */
 static void undo_enter(void *obj, int dir)
 {
     td_sock_give_back(obj, (enum td_dir)dir, ECANCELED);
+}
+
+int td_sock_claim(struct td_sock *s, enum td_dir dir)
+{
+    if (atomic_exchange_explicit(&s->busy[dir], true, memory_order_acquire))
+        return EBUSY;
+    int rc = s->state[dir];
+    if (rc)
+        atomic_store_explicit(&s->busy[dir], false, memory_order_release);
+    return rc;
 }
 
 int td_sock_enter(struct td_sock *s, enum td_dir dir)

@@ -64,27 +64,9 @@ void td_sock_leave(struct td_sock *s, enum td_dir dir, int rc);
 
 /* The same outside a call (bsock.c), where nothing is declared: claims
    the side, and gives it back. td_sock_hold declares a side so claimed
-   once the call has begun, as td_sock_enter does. NB: inline, as every
-   transfer does both. */
-static inline int td_sock_claim(struct td_sock *s, enum td_dir dir)
-{
-    if (atomic_exchange_explicit(&s->busy[dir], true, memory_order_acquire))
-        return EBUSY;
-    int rc = s->state[dir];
-    if (rc)
-        atomic_store_explicit(&s->busy[dir], false, memory_order_release);
-    return rc;
-}
-
-static inline void td_sock_give_back(struct td_sock *s, enum td_dir dir,
-                                     int rc)
-{
-    /* A bad argument is refused before anything moves: no harm done. */
-    if (rc && rc != EINVAL && !s->borrowed)
-        s->state[dir] = (rc == EPIPE) ? EPIPE : ECONNRESET;
-    atomic_store_explicit(&s->busy[dir], false, memory_order_release);
-}
-
+   once the call has begun, as td_sock_enter does. */
+int td_sock_claim(struct td_sock *s, enum td_dir dir);
+void td_sock_give_back(struct td_sock *s, enum td_dir dir, int rc);
 void td_sock_hold(struct td_sock *s, enum td_dir dir);
 
 /* One try of a transfer, without waiting: 0 when the cursor's bytes have

@@ -37,35 +37,38 @@ int td_wait_pause_at(struct td_thread *t)
 /*  Calls and pthread_cancel                                                  */
 /******************************************************************************/
 
-/* NB: under a td_thread.backend too the call runs with cancellation off, or the
+/* NB: under a backend too the call runs with cancellation off, or the
    library's own system calls would be cancellation points; the depth
    counts the calls of all the thread's coroutines, which may end in any
    order, so the program's state comes back when the last one ends. */
 int td_call_begin(unsigned flags)
 {
+    struct td_thread *t = td_self();
     int rc = 0;
-    if (td_thread.backend && (flags & TD_MAY_WAIT))
-        rc = td_backend_canceled(&td_thread);
+    if (t->backend && (flags & TD_MAY_WAIT))
+        rc = td_backend_canceled(t);
     /* Like read(2): a pending cancel acts before anything is done. */
-    if (!td_thread.backend && !td_thread.call.depth && (flags & TD_CANCEL_POINT))
+    if (!t->backend && !t->call.depth && (flags & TD_CANCEL_POINT))
         pthread_testcancel();
-    if (td_thread.call.depth++ == 0) {
-        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &td_thread.call.cancel_state);
-        td_thread.call.nheld = 0;
+    if (t->call.depth++ == 0) {
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &t->call.cancel_state);
+        t->call.nheld = 0;
     }
     return rc;
 }
 
 void td_call_end(void)
 {
-    if (td_thread.call.depth && --td_thread.call.depth == 0)
-        pthread_setcancelstate(td_thread.call.cancel_state, NULL);
+    struct td_thread *t = td_self();
+    if (t->call.depth && --t->call.depth == 0)
+        pthread_setcancelstate(t->call.cancel_state, NULL);
 }
 
 void td_call_hold_slow(td_undo_fn *undo, void *obj, int arg)
 {
-    assert(td_thread.call.nheld < TD_MAX_HELD);
-    td_thread.call.held[td_thread.call.nheld++] = (struct td_held){undo, obj, arg};
+    struct td_thread *t = td_self();
+    assert(t->call.nheld < TD_MAX_HELD);
+    t->call.held[t->call.nheld++] = (struct td_held){undo, obj, arg};
 }
 
 /* The thread is being cancelled at its wait: let go of what the call
@@ -73,12 +76,13 @@ void td_call_hold_slow(td_undo_fn *undo, void *obj, int arg)
    may call the library again. */
 static void undo_call(void)
 {
-    while (td_thread.call.nheld > 0) {
-        struct td_held *h = &td_thread.call.held[--td_thread.call.nheld];
+    struct td_thread *t = td_self();
+    while (t->call.nheld > 0) {
+        struct td_held *h = &t->call.held[--t->call.nheld];
         h->undo(h->obj, h->arg);
     }
-    td_thread.call.depth = 0;
-    td_thread.call.light = false;
+    t->call.depth = 0;
+    t->call.light = false;
 }
 
 /******************************************************************************/
@@ -171,8 +175,9 @@ static void sleep_in(struct parked *p, int64_t deadline_ns, bool cancellable)
 {
     int old;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
-    int program = td_thread.call.light ? old : td_thread.call.cancel_state;
-    if (cancellable && td_thread.call.depth && program == PTHREAD_CANCEL_ENABLE)
+    const struct td_thread *t = td_self();
+    int program = t->call.light ? old : t->call.cancel_state;
+    if (cancellable && t->call.depth && program == PTHREAD_CANCEL_ENABLE)
         pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
     pthread_cleanup_push(on_cancel, p);
     sleep_on(p->w, p->mu, deadline_ns);
