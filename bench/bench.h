@@ -89,6 +89,7 @@ struct params {
     int scaling_pairs;      /* --scaling: thread pairs in this run */
     long scaling_rts;       /* --scaling: round trips, all pairs together */
     long scaling_bytes;     /* --scaling: stream bytes, all pairs together */
+    int scaling_pin;        /* --pin: both threads of pair i on CPU i (mod) */
 };
 
 #define MAX_VALUES 4

@@ -109,8 +109,8 @@ static const struct workload scaling_workloads[] = {
      RATE_METRIC("GB/s", T_NONE, 0)},
 };
 #define NSW 2
-static const int scaling_pairs[] = {1, 2, 4, 8, 16};
-#define NSP 5
+static const int scaling_pairs[] = {1, 2, 4, 8, 16, 64};
+#define NSP 6
 
 static void set_params(struct params *p, int quick)
 {
@@ -496,7 +496,9 @@ static void usage(FILE *f)
             "                   [--backends NAME,...] [--timeout S] "
             "[--out DIR] [--exec]\n"
             "  --quick     smaller sizes and 3 runs: under a minute\n"
-            "  --scaling   1..16 thread pairs on pair connections instead\n"
+            "  --scaling   1..64 thread pairs on pair connections instead\n"
+            "  --pin       with --scaling: both threads of pair i on CPU i\n"
+            "              (modulo the CPUs), not where the scheduler puts them\n"
             "  --exec      start every process as a fresh copy of this program\n"
             "              (posix_spawn) instead of fork()ing it\n"
             "  --only      workloads whose id starts with one of these:\n"
@@ -508,7 +510,7 @@ static void usage(FILE *f)
 }
 
 struct options {
-    int quick, scaling, timeout_s;
+    int quick, scaling, pin, timeout_s;
     const char *only, *only_backends, *out;
 };
 
@@ -525,6 +527,8 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->quick = 1;
         else if (!strcmp(a, "--scaling"))
             o->scaling = 1;
+        else if (!strcmp(a, "--pin"))
+            o->pin = 1;
         else if (!strcmp(a, "--exec"))
             bench_use_fork = 0;
         else if (!strcmp(a, "--runs") && v)
@@ -576,6 +580,7 @@ int main(int argc, char **argv)
         return rc;
     struct params p;
     set_params(&p, o.quick);
+    p.scaling_pin = o.pin;
     enable_backends(o.only_backends);
 
     /* Scale needs a descriptor per connection: take all we may. */

@@ -561,8 +561,13 @@ static void write_scaling_report(const struct run_setup *s,
             "- N thread pairs in one process, each on its own pair "
             "connection; ping-pong: %ld round trips of 64 B in all; "
             "stream: %ld MiB in all, 64 KiB sends; aggregate throughput "
-            "from the first start to the last finish\n\n",
+            "from the first start to the last finish\n",
             s->p->scaling_rts, s->p->scaling_bytes >> 20);
+    fprintf(f, "- threads: %s\n\n",
+            s->p->scaling_pin
+                ? "pinned (--pin): both threads of pair i on CPU i, "
+                  "modulo the CPUs"
+                : "where the scheduler puts them");
     print_rows(f, 1, rows, nrows);
     fclose(f);
     printf("report: %s\n", path);

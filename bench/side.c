@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,17 +200,40 @@ void not_here(struct result *r, const char *why)
     snprintf(r->note, sizeof(r->note), "n/a: %s", why);
 }
 
-pthread_t spawn(void *(*fn)(void *), void *arg)
+/* The n-th CPU (modulo their count) this process may run on. */
+static int nth_cpu(int n)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) < 0)
+        bench_fail("sched_getaffinity: %s", strerror(errno));
+    int k = n % CPU_COUNT(&set);
+    for (int cpu = 0;; cpu++)
+        if (CPU_ISSET(cpu, &set) && k-- == 0)
+            return cpu;
+}
+
+pthread_t spawn_on(void *(*fn)(void *), void *arg, int pin)
 {
     pthread_attr_t a;
     pthread_t t;
     pthread_attr_init(&a);
     pthread_attr_setstacksize(&a, 256 * 1024);
+    if (pin >= 0) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(nth_cpu(pin), &one);
+        pthread_attr_setaffinity_np(&a, sizeof(one), &one);
+    }
     int rc = pthread_create(&t, &a, fn, arg);
     pthread_attr_destroy(&a);
     if (rc)
         bench_fail("pthread_create: %s", strerror(rc));
     return t;
+}
+
+pthread_t spawn(void *(*fn)(void *), void *arg)
+{
+    return spawn_on(fn, arg, -1);
 }
 
 static int64_t tv_us(struct timeval tv)

@@ -83,6 +83,9 @@ long warm(long n, long cap);
 void not_here(struct result *r, const char *why);
 /* A thread with a small stack (many of them may run at once). */
 pthread_t spawn(void *(*fn)(void *), void *arg);
+/* The same, on the pin-th CPU this process may use (modulo their count);
+   pin < 0: wherever the scheduler puts it. */
+pthread_t spawn_on(void *(*fn)(void *), void *arg, int pin);
 
 /* CPU time. A workload counts the user + system CPU time of every process
    taking part over its timed section: each process reads its own (every

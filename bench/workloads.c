@@ -696,8 +696,9 @@ static double run_lanes(const struct backend *b, const struct params *p,
     /* The CPU count includes starting and ending the threads. */
     int64_t cpu0 = cpu_now();
     for (int i = 0; i < np; i++) {
-        tq[i] = spawn(passive, &q[i]);
-        ta[i] = spawn(active, &a[i]);
+        int pin = p->scaling_pin ? i : -1;
+        tq[i] = spawn_on(passive, &q[i], pin);
+        ta[i] = spawn_on(active, &a[i], pin);
     }
     int64_t first = INT64_MAX, last = 0;
     for (int i = 0; i < np; i++) {
