@@ -1,7 +1,7 @@
 /*
  * tdill-bench: runs every workload on every backend and reports.
  *
- *   tdill-bench [--quick] [--scaling] [--runs N] [--only ID,...]
+ *   tdill-bench [--quick] [--scaling [--pin]] [--runs N] [--only ID,...]
  *               [--backends NAME,...] [--timeout S] [--out DIR] [--exec]
  *
  * Every figure is the median of several runs, interleaved (raw, tdill, nng,
@@ -491,7 +491,7 @@ static int run_main(int argc, char **argv)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: tdill-bench [--quick] [--scaling] [--runs N] "
+            "usage: tdill-bench [--quick] [--scaling [--pin]] [--runs N] "
             "[--only ID,...]\n"
             "                   [--backends NAME,...] [--timeout S] "
             "[--out DIR] [--exec]\n"
@@ -548,6 +548,10 @@ static int parse_args(int argc, char **argv, struct options *o)
             usage(stderr);
             return 2;
         }
+    }
+    if (o->pin && !o->scaling) {
+        fprintf(stderr, "tdill-bench: --pin goes with --scaling\n");
+        return 2;
     }
     if (runs <= 0)
         runs = o->quick ? 3 : 5;
