@@ -25,6 +25,9 @@ struct backend {
        (libdill): workloads in which one thread would use another's handle
        report n/a, and tpc runs its connections as coroutines. */
     int per_thread_handles;
+    /* 1 when the backend runs only where --backends names it; its columns
+       are left out of the report otherwise. */
+    int opt_in;
     /* Version of what is measured, for the report (may be NULL). */
     const char *(*version)(void);
 
@@ -66,6 +69,7 @@ struct backend {
 };
 
 extern const struct backend raw_backend;
+extern const struct backend raw_mt_backend;
 extern const struct backend tdill_backend;
 extern const struct backend libdill_backend;
 extern const struct backend nng_backend;

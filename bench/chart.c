@@ -162,11 +162,16 @@ static int write_scaling_script(const char *gp, const char *dat,
         const struct workload *w = m[s * npairs].w;
         fprintf(f, "set title '%s (aggregate)'\nset ylabel '%s'\nplot ",
                 w->title, w->m[0].label);
-        for (int bi = 0; bi < NB; bi++)
+        const char *sep = "";
+        for (int bi = 0; bi < NB; bi++) {
+            if (!bench_shown[bi])
+                continue;
             fprintf(f,
                     "%s'%s' index %d using 1:%d with linespoints lw 2 "
                     "title '%s'",
-                    bi ? ", " : "", dat, s, bi + 2, bench_backends[bi]->name);
+                    sep, dat, s, bi + 2, bench_backends[bi]->name);
+            sep = ", ";
+        }
         fprintf(f, "\n");
     }
     fprintf(f, "unset multiplot\n");

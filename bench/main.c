@@ -33,7 +33,9 @@ const struct backend *const bench_backends[NB] = {
     [TDILL] = &tdill_backend,
     [LIBDILL] = &libdill_backend,
     [NNG] = &nng_backend,
+    [RAW_MT] = &raw_mt_backend,
 };
+int bench_shown[NB];
 
 /******************************************************************************/
 /*  What is measured, and the targets                                         */
@@ -505,8 +507,42 @@ static void usage(FILE *f)
             "             ");
     for (int w = 0; w < NW; w++)
         fprintf(f, " %s", workloads[w].id);
+    fprintf(f, "\n  --backends  only these (default: all built but the "
+               "opt-in raw-mt):\n             ");
+    for (int bi = 0; bi < NB; bi++)
+        fprintf(f, " %s", bench_backends[bi]->name);
     fprintf(f, "\n  --out       where report.md and chart.png go "
                "(default bench/results)\n");
+}
+
+/* Is name one of the comma-separated names in list? */
+static int named(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == n && !strncmp(p, name, n))
+            return 1;
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
+/* The first name in the comma-separated list that no backend has, or
+   NULL. */
+static const char *unknown_backend(const char *list, char *name, size_t n)
+{
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        snprintf(name, n, "%.*s", (int)len, p);
+        int known = 0;
+        for (int bi = 0; bi < NB; bi++)
+            known |= !strcmp(name, bench_backends[bi]->name);
+        if (!known)
+            return name;
+        p += len + (p[len] == ',');
+    }
+    return NULL;
 }
 
 struct options {
@@ -549,6 +585,12 @@ static int parse_args(int argc, char **argv, struct options *o)
             return 2;
         }
     }
+    char name[64];
+    if (o->only_backends &&
+        unknown_backend(o->only_backends, name, sizeof(name))) {
+        fprintf(stderr, "tdill-bench: no backend is called \"%s\"\n", name);
+        return 2;
+    }
     if (o->pin && !o->scaling) {
         fprintf(stderr, "tdill-bench: --pin goes with --scaling\n");
         return 2;
@@ -560,13 +602,16 @@ static int parse_args(int argc, char **argv, struct options *o)
     return -1;
 }
 
-/* The backends built in, less those --backends leaves out. */
+/* The backends built in, less those --backends leaves out; an opt-in
+   backend only where --backends names it. */
 static void enable_backends(const char *only_backends)
 {
     for (int bi = 0; bi < NB; bi++) {
         const struct backend *b = bench_backends[bi];
-        enabled[bi] = !b->missing &&
-                      (!only_backends || strstr(only_backends, b->name));
+        int chosen = only_backends ? named(only_backends, b->name)
+                                   : !b->opt_in;
+        enabled[bi] = !b->missing && chosen;
+        bench_shown[bi] = !b->opt_in || chosen;
         if (b->missing)
             printf("%s: not built, %s\n", b->name, b->missing);
     }

@@ -3,6 +3,12 @@
  * The physical limit the other backends are measured against. Its channel
  * is the plain C baseline for tdill's: a mutex and a condition variable
  * handing one value from one thread to another.
+ *
+ * raw-mt (opt-in, --backends raw-mt): the same, in processes that each have
+ * one more, idle, thread. Linux looks a descriptor up without touching the
+ * file's reference count only while no other thread shares the descriptor
+ * table; every tdill process has its I/O threads, so this is the baseline
+ * for what a multithreaded process pays on every system call anyway.
  */
 #include <errno.h>
 #include <poll.h>
@@ -11,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -275,6 +282,75 @@ const struct backend raw_backend = {
     .accept = raw_accept,
     .connect = raw_connect,
     .pair = raw_pair,
+    .send = raw_send,
+    .recv = raw_recv,
+    .recv_timeout = raw_recv_timeout,
+    .close = raw_close,
+    .lclose = raw_close,
+    .chan_make = raw_chan_make,
+    .chan_send = raw_chan_send,
+    .chan_recv = raw_chan_recv,
+    .chan_close = raw_chan_close,
+};
+
+/* raw-mt: every call that opens a socket first makes sure this process has
+   its idle thread (a fork()ed server process starts without one). */
+static void *idle_thread(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+    return NULL;
+}
+
+static void go_multithreaded(void)
+{
+    static _Atomic pid_t done_in;
+    pid_t me = getpid();
+    if (atomic_exchange(&done_in, me) == me)
+        return;
+    pthread_attr_t a;
+    pthread_t t;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, 64 * 1024);
+    int rc = pthread_create(&t, &a, idle_thread, NULL);
+    pthread_attr_destroy(&a);
+    if (rc)
+        bench_fail("pthread_create: %s", strerror(rc));
+}
+
+static int mt_listen(const char *path, int backlog)
+{
+    go_multithreaded();
+    return raw_listen(path, backlog);
+}
+
+static int mt_accept(int ls)
+{
+    go_multithreaded();
+    return raw_accept(ls);
+}
+
+static int mt_connect(const char *path)
+{
+    go_multithreaded();
+    return raw_connect(path);
+}
+
+static int mt_pair(int c[2])
+{
+    go_multithreaded();
+    return raw_pair(c);
+}
+
+const struct backend raw_mt_backend = {
+    .name = "raw-mt",
+    .opt_in = 1,
+    .listen = mt_listen,
+    .accept = mt_accept,
+    .connect = mt_connect,
+    .pair = mt_pair,
     .send = raw_send,
     .recv = raw_recv,
     .recv_timeout = raw_recv_timeout,

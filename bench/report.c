@@ -225,11 +225,13 @@ static void print_line(FILE *f, int md, const struct row *r)
 {
     fprintf(f, md ? "| %s |" : "%-54s", r->name);
     for (int bi = 0; bi < NB; bi++)
-        put_col(f, md, 10, r->v[bi]);
+        if (bench_shown[bi])
+            put_col(f, md, 10, r->v[bi]);
     put_col(f, md, 9, r->ratio);
     put_col(f, md, 13, r->ld_ratio);
     for (int bi = 0; bi < NB; bi++)
-        put_col(f, md, 11, r->cpu[bi]);
+        if (bench_shown[bi])
+            put_col(f, md, 11, r->cpu[bi]);
     put_col(f, md, 9, r->cpu_ratio);
     put_col(f, md, md ? 0 : -28, r->target);
     put_col(f, md, md ? 0 : -1, r->vs_nng);
@@ -261,8 +263,11 @@ static void print_rows(FILE *f, int md, const struct row *rows, int nrows)
     header_row(&h, md);
     print_line(f, md, &h);
     if (md) {
+        int shown = 0;
+        for (int bi = 0; bi < NB; bi++)
+            shown += bench_shown[bi];
         fprintf(f, "|---|");
-        for (int i = 0; i < 2 * NB + 3; i++)
+        for (int i = 0; i < 2 * shown + 3; i++)
             fprintf(f, "--:|");
         fprintf(f, "---|---|\n");
     }
@@ -301,6 +306,8 @@ static void describe_backends(FILE *f)
     fprintf(f, "- backends:");
     for (int bi = 0; bi < NB; bi++) {
         const struct backend *b = bench_backends[bi];
+        if (!bench_shown[bi])
+            continue;
         if (b->missing)
             fprintf(f, " %s (not built, %s);", b->name, b->missing);
         else
@@ -448,6 +455,8 @@ static void write_runs(FILE *f, const char *name, const struct metric *m,
     fprintf(f, "| %s |", name);
     for (int bi = 0; bi < NB; bi++) {
         const struct cell *c = &cells[bi];
+        if (!bench_shown[bi])
+            continue;
         fprintf(f, " ");
         if (!c->have)
             fprintf(f, "-");
@@ -473,10 +482,12 @@ static void write_every_run(FILE *f, const struct run_setup *s,
 {
     fprintf(f, "\n## Every run\n\n| figure |");
     for (int bi = 0; bi < NB; bi++)
-        fprintf(f, " %s |", bench_backends[bi]->name);
+        if (bench_shown[bi])
+            fprintf(f, " %s |", bench_backends[bi]->name);
     fprintf(f, "\n|---|");
     for (int bi = 0; bi < NB; bi++)
-        fprintf(f, "---|");
+        if (bench_shown[bi])
+            fprintf(f, "---|");
     fprintf(f, "\n");
     for (int i = 0; i < n; i++)
         for (int k = 0; k < m[i].w->nm; k++) {

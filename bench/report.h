@@ -10,8 +10,11 @@
 #include "bench.h"
 
 /* The backends, in the order of the report's columns (main.c). */
-enum { RAW, TDILL, LIBDILL, NNG, NB };
+enum { RAW, TDILL, LIBDILL, NNG, RAW_MT, NB };
 extern const struct backend *const bench_backends[NB];
+/* Which backends have columns in the report: all but an opt-in backend
+   that --backends did not name. */
+extern int bench_shown[NB];
 
 /* T_RATIO_*: tdill/raw; T_LIBDILL_MAX: tdill/libdill; T_ABS_*: tdill's
    figure itself. */
