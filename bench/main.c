@@ -409,17 +409,25 @@ static void measure(const struct workload *w, const struct params *p,
 /*  The two modes: the main benchmark and --scaling                           */
 /******************************************************************************/
 
+/* Walks a comma-separated list: copies its next name into name[n] and
+   returns where the rest begins, or NULL at its end. */
+static const char *next_name(const char *p, char *name, size_t n)
+{
+    if (!*p)
+        return NULL;
+    size_t len = strcspn(p, ",");
+    snprintf(name, n, "%.*s", (int)len, p);
+    return p + len + (p[len] == ',');
+}
+
 static int selected(const char *only, const char *id)
 {
     if (!only)
         return 1;
-    size_t n = strlen(id);
-    for (const char *p = only; *p;) {
-        size_t len = strcspn(p, ",");
-        if (len && len <= n && !strncmp(p, id, len))
+    char name[64];
+    for (const char *p = only; (p = next_name(p, name, sizeof(name)));)
+        if (*name && !strncmp(id, name, strlen(name)))
             return 1; /* a prefix of the id selects it: "pp" = both */
-        p += len + (p[len] == ',');
-    }
     return 0;
 }
 
@@ -500,7 +508,8 @@ static void usage(FILE *f)
             "  --quick     smaller sizes and 3 runs: under a minute\n"
             "  --scaling   1..64 thread pairs on pair connections instead\n"
             "  --pin       with --scaling: both threads of pair i on CPU i\n"
-            "              (modulo the CPUs), not where the scheduler puts them\n"
+            "              (modulo the CPUs), not where the scheduler puts "
+            "them\n"
             "  --exec      start every process as a fresh copy of this program\n"
             "              (posix_spawn) instead of fork()ing it\n"
             "  --only      workloads whose id starts with one of these:\n"
@@ -515,32 +524,26 @@ static void usage(FILE *f)
                "(default bench/results)\n");
 }
 
-/* Is name one of the comma-separated names in list? */
-static int named(const char *list, const char *name)
+/* Is the backend called b one of those in list? */
+static int named(const char *list, const char *b)
 {
-    size_t n = strlen(name);
-    for (const char *p = list; *p;) {
-        size_t len = strcspn(p, ",");
-        if (len == n && !strncmp(p, name, n))
+    char name[64];
+    for (const char *p = list; (p = next_name(p, name, sizeof(name)));)
+        if (!strcmp(name, b))
             return 1;
-        p += len + (p[len] == ',');
-    }
     return 0;
 }
 
-/* The first name in the comma-separated list that no backend has, or
+/* The first name in list that no backend has (copied into name[n]), or
    NULL. */
 static const char *unknown_backend(const char *list, char *name, size_t n)
 {
-    for (const char *p = list; *p;) {
-        size_t len = strcspn(p, ",");
-        snprintf(name, n, "%.*s", (int)len, p);
+    for (const char *p = list; (p = next_name(p, name, n));) {
         int known = 0;
         for (int bi = 0; bi < NB; bi++)
             known |= !strcmp(name, bench_backends[bi]->name);
         if (!known)
             return name;
-        p += len + (p[len] == ',');
     }
     return NULL;
 }
