@@ -21,7 +21,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "bench.h"
+#include "side.h"
 
 /* A new stream socket, and in *sa the address of path. */
 static int unix_socket(const char *path, struct sockaddr_un *sa)
@@ -276,21 +276,20 @@ static int raw_chan_close(int c)
     return 0;
 }
 
+/* What raw and raw-mt share: all but opening a socket. */
+#define RAW_CALLS                                                           \
+    .send = raw_send, .recv = raw_recv, .recv_timeout = raw_recv_timeout,   \
+    .close = raw_close, .lclose = raw_close, .chan_make = raw_chan_make,    \
+    .chan_send = raw_chan_send, .chan_recv = raw_chan_recv,                 \
+    .chan_close = raw_chan_close
+
 const struct backend raw_backend = {
     .name = "raw",
     .listen = raw_listen,
     .accept = raw_accept,
     .connect = raw_connect,
     .pair = raw_pair,
-    .send = raw_send,
-    .recv = raw_recv,
-    .recv_timeout = raw_recv_timeout,
-    .close = raw_close,
-    .lclose = raw_close,
-    .chan_make = raw_chan_make,
-    .chan_send = raw_chan_send,
-    .chan_recv = raw_chan_recv,
-    .chan_close = raw_chan_close,
+    RAW_CALLS,
 };
 
 /* raw-mt: every call that opens a socket first makes sure this process has
@@ -307,17 +306,8 @@ static void go_multithreaded(void)
 {
     static _Atomic pid_t done_in;
     pid_t me = getpid();
-    if (atomic_exchange(&done_in, me) == me)
-        return;
-    pthread_attr_t a;
-    pthread_t t;
-    pthread_attr_init(&a);
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&a, 64 * 1024);
-    int rc = pthread_create(&t, &a, idle_thread, NULL);
-    pthread_attr_destroy(&a);
-    if (rc)
-        bench_fail("pthread_create: %s", strerror(rc));
+    if (atomic_exchange(&done_in, me) != me)
+        spawn(idle_thread, NULL);
 }
 
 static int mt_listen(const char *path, int backlog)
@@ -351,13 +341,5 @@ const struct backend raw_mt_backend = {
     .accept = mt_accept,
     .connect = mt_connect,
     .pair = mt_pair,
-    .send = raw_send,
-    .recv = raw_recv,
-    .recv_timeout = raw_recv_timeout,
-    .close = raw_close,
-    .lclose = raw_close,
-    .chan_make = raw_chan_make,
-    .chan_send = raw_chan_send,
-    .chan_recv = raw_chan_recv,
-    .chan_close = raw_chan_close,
+    RAW_CALLS,
 };

@@ -103,12 +103,17 @@ static inline void td_queue_push(struct td_queue *q, struct td_clause *c)
 
 void td_queue_remove(struct td_queue *q, struct td_clause *c);
 
-/* The queue a clause for op through end e waits in: receivers at their
-   own end's half, senders at the other end's. */
+/* The half op through end e works in: a receive its own end's, a send the
+   other end's. */
+static inline struct td_half *td_half_of(struct td_chan_end *e, int op)
+{
+    return &e->ch->half[op == TDILL_CHRECV ? e->index : !e->index];
+}
+
+/* The queue a clause for op through end e waits in. */
 static inline struct td_queue *td_queue_of(struct td_chan_end *e, int op)
 {
-    struct td_half *h = &e->ch->half[op == TDILL_CHRECV ? e->index
-                                                        : !e->index];
+    struct td_half *h = td_half_of(e, op);
     return op == TDILL_CHRECV ? &h->recvs : &h->sends;
 }
 

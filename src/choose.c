@@ -109,7 +109,7 @@ static void unlock_all(struct chooser *k)
 static int meet_now(struct td_chan_end *e, int op, void *val, size_t len)
 {
     bool sending = op == TDILL_CHSEND;
-    struct td_half *h = &e->ch->half[sending ? !e->index : e->index];
+    struct td_half *h = td_half_of(e, op);
     if (h->done)
         return EPIPE;
     return td_meet(sending ? &h->recvs : &h->sends, val, len, sending);
